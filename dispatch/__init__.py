@@ -1,0 +1,108 @@
+"""Gridwatch: the application. `create_app` is the only entry point; nothing runs at import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio as socketio_lib
+from flask import Flask, request, session
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import PROJECT_ROOT, Settings
+from .extensions import babel, db, login_manager, migrate, socketio
+
+LANGUAGES = ("zh", "en")
+
+
+def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None = None) -> Flask:
+    """Build the app; `config` overrides settings read from the environment."""
+    settings = Settings.from_env()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(settings.flask_config())
+    app.config.update(config or {})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    with app.app_context():
+        _configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "dispatch" / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Asia/Shanghai")
+
+    from .services.auth import user_from_session_id
+
+    login_manager.user_loader(user_from_session_id)
+
+    mode = async_mode or app.config.get("GRIDWATCH_ASYNC_MODE") or "threading"
+    url = app.config.get("REDIS_URL")
+    # Chosen here, not by URL scheme, so that unix:// sockets reach Redis too.
+    manager = (
+        socketio_lib.RedisManager(url, channel="gridwatch") if url else socketio_lib.Manager()
+    )
+    socketio.init_app(
+        app,
+        client_manager=manager,
+        async_mode=mode,
+        # A phone on a bad network: tolerate long gaps before calling it gone.
+        ping_interval=25,
+        ping_timeout=20,
+        max_http_buffer_size=256 * 1024,
+        cors_allowed_origins=app.config.get("GRIDWATCH_CORS_ORIGINS", []),
+        logger=False,
+        engineio_logger=False,
+    )
+    from .realtime.handlers import register
+
+    register(socketio)
+
+    from .api import bp as api_bp
+    from .web import bp as web_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
+    from .cli import register_flask_commands
+
+    register_flask_commands(app)
+    return app
+
+
+def _select_locale() -> str:
+    lang = request.args.get("lang")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+        return lang
+    if session.get("lang") in LANGUAGES:
+        return str(session["lang"])
+    return request.accept_languages.best_match(LANGUAGES, default="zh") or "zh"
+
+
+def _configure_engine(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (savepoints work).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+__all__ = ["create_app", "socketio"]

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from ..errors import ValidationFailed
+from ..schemas import AreaQuery, LocateQuery
+from ..services import areas
+from . import bp
+from .common import caller, query
+
+
+@bp.get("/areas")
+def list_areas() -> Any:
+    caller()
+    q = query(AreaQuery)
+    bbox = None
+    if q.bbox:
+        try:
+            bbox = [float(v) for v in q.bbox.split(",")]
+        except ValueError:
+            bbox = []
+        if len(bbox) != 4:
+            raise ValidationFailed("bbox is west,south,east,north", field="bbox")
+    response = jsonify(
+        areas.list_areas(level=q.level, parent=q.parent, bbox=bbox, tolerance=q.tolerance)
+    )
+    response.cache_control.private = True
+    response.cache_control.max_age = 300
+    return response
+
+
+@bp.get("/areas/locate")
+def locate() -> Any:
+    caller()
+    q = query(LocateQuery)
+    return jsonify(areas.locate(q.lat, q.lon))

@@ -1,0 +1,55 @@
+"""What every REST view needs: the caller, and a validated body or query."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import g, request
+from flask_login import current_user
+from pydantic import BaseModel, ValidationError
+
+from ..errors import Unauthorized, ValidationFailed, from_pydantic
+from ..models import User
+from ..services.auth import user_from_token
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def caller() -> User:
+    """The user behind a Bearer token, or the signed-in browser session."""
+    if "gw_user" in g:
+        return g.gw_user  # type: ignore[no-any-return]
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = user_from_token(header[7:].strip())
+    elif current_user.is_authenticated:
+        user = current_user._get_current_object()
+    else:
+        raise Unauthorized("send Authorization: Bearer <token> (POST /api/auth/token)")
+    g.gw_user = user
+    return user
+
+
+def body(schema: type[M]) -> M:
+    data: Any = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", field="body")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None
+
+
+def query(schema: type[M]) -> M:
+    args = {k: v for k, v in request.args.items()}
+    try:
+        return schema.model_validate(args)
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None
+
+
+def validate(schema: type[M], data: dict[str, Any]) -> M:
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None

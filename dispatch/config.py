@@ -1,0 +1,98 @@
+"""Settings from environment variables, in one place (12-factor)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError as exc:
+        raise RuntimeError(f"expected a whole number, got {value!r}") from exc
+
+
+@dataclass
+class Settings:
+    """Everything the app reads from the environment, resolved once."""
+
+    env: str = "development"
+    secret_key: str = "dev-only-secret-change-me"
+    instance_path: Path = PROJECT_ROOT / "instance"
+    database_url: str = ""
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    tile_url: str | None = None
+    tile_crs: str = "wgs84"
+    ack_timeout_s: int | None = None
+    rate_limits: bool = True
+    token_hours: int = 12
+    sweep_interval_s: int = 15
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        instance = Path(env.get("GRIDWATCH_INSTANCE", PROJECT_ROOT / "instance")).resolve()
+        gw_env = env.get("GRIDWATCH_ENV", "development")
+        secret = env.get("SECRET_KEY")
+        if gw_env == "production" and not secret:
+            raise RuntimeError("SECRET_KEY must be set when GRIDWATCH_ENV=production")
+        ack = env.get("GRIDWATCH_ACK_TIMEOUT_S")
+        return cls(
+            env=gw_env,
+            secret_key=secret or "dev-only-secret-change-me",
+            instance_path=instance,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'gridwatch.db'}",
+            redis_url=env.get("REDIS_URL") or None,
+            host=env.get("HOST", "127.0.0.1"),
+            port=_int(env.get("PORT"), 5000),
+            tile_url=env.get("GRIDWATCH_TILE_URL") or None,
+            tile_crs=env.get("GRIDWATCH_TILE_CRS", "wgs84"),
+            ack_timeout_s=_int(ack, 0) or None,
+            rate_limits=_bool(env.get("GRIDWATCH_RATE_LIMITS"), True),
+            token_hours=_int(env.get("GRIDWATCH_TOKEN_HOURS"), 12),
+            sweep_interval_s=_int(env.get("GRIDWATCH_SWEEP_INTERVAL_S"), 15),
+        )
+
+    def flask_config(self) -> dict[str, Any]:
+        """The Flask config mapping derived from these settings."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(self.database_url),
+            "REDIS_URL": self.redis_url,
+            "GRIDWATCH_ENV": self.env,
+            "GRIDWATCH_TILE_URL": self.tile_url,
+            "GRIDWATCH_TILE_CRS": self.tile_crs,
+            "GRIDWATCH_ACK_TIMEOUT_S": self.ack_timeout_s,
+            "GRIDWATCH_RATE_LIMITS": self.rate_limits,
+            "GRIDWATCH_TOKEN_HOURS": self.token_hours,
+            "GRIDWATCH_SWEEP_INTERVAL_S": self.sweep_interval_s,
+            "BABEL_DEFAULT_LOCALE": "zh",
+            "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.env == "production",
+            "MAX_CONTENT_LENGTH": 1 * 1024 * 1024,
+            **self.extra,
+        }
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Many readers with one writer; wait for the writer instead of failing at once.
+        return {"connect_args": {"timeout": 15, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}

@@ -1,0 +1,52 @@
+"""RQ entry points. Each takes ids, calls a service, and is safe to run twice."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from .extensions import db
+from .services import reports, tasks
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+def job(func: Callable[P, R]) -> Callable[P, R]:
+    """Run inside the worker's app context and leave no session behind."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            db.session.remove()
+
+    return wrapper
+
+
+@job
+def triage_report(report_id: int) -> dict[str, Any] | None:
+    return reports.triage_report(report_id)
+
+
+@job
+def expire_task(task_id: int) -> dict[str, Any] | None:
+    return tasks.time_out_task(task_id)
+
+
+@job
+def sweep() -> dict[str, int]:
+    """Pick up work whose job was lost: untriaged reports, offers past their deadline."""
+    untriaged = reports.untriaged_report_ids()
+    for report_id in untriaged:
+        reports.triage_report(report_id)
+    overdue = tasks.overdue_task_ids()
+    for task_id in overdue:
+        tasks.time_out_task(task_id)
+    if untriaged or overdue:
+        log.info("sweep: triaged %d, timed out %d", len(untriaged), len(overdue))
+    return {"triaged": len(untriaged), "timed_out": len(overdue)}

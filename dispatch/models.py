@@ -1,0 +1,322 @@
+"""Typed SQLAlchemy 2 models. Invariants live here; side effects never do."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always hands back an aware datetime, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Role(enum.StrEnum):
+    INFORMANT = "informant"
+    TEAM_LEADER = "team_leader"
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class ReportStatus(enum.StrEnum):
+    NEW = "new"
+    TRIAGED = "triaged"
+    VERIFIED = "verified"
+    DISMISSED = "dismissed"
+    MERGED = "merged"
+    PROMOTED = "promoted"
+
+
+class IncidentStatus(enum.StrEnum):
+    OPEN = "open"
+    DISPATCHED = "dispatched"
+    ACKNOWLEDGED = "acknowledged"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class TaskStatus(enum.StrEnum):
+    OFFERED = "offered"
+    ACKNOWLEDGED = "acknowledged"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+LIVE_TASK_STATUSES = (
+    TaskStatus.OFFERED,
+    TaskStatus.ACKNOWLEDGED,
+    TaskStatus.EN_ROUTE,
+    TaskStatus.ON_SCENE,
+)
+
+
+class TeamKind(enum.StrEnum):
+    PROFESSIONAL_RESCUE = "professional_rescue"
+    VOLUNTEER = "volunteer"
+    MEDIATION = "mediation"
+    RELIEF = "relief"
+
+
+class TeamStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    DISPATCHED = "dispatched"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    RETURNING = "returning"
+    OFF_DUTY = "off_duty"
+
+
+RISK_LEVELS = ("red", "orange", "yellow", "blue")
+
+INCIDENT_TRANSITIONS: dict[str, set[str]] = {
+    "open": {"dispatched", "resolved", "cancelled"},
+    "dispatched": {"acknowledged", "open", "on_scene", "resolved", "cancelled"},
+    "acknowledged": {"on_scene", "dispatched", "open", "resolved", "cancelled"},
+    "on_scene": {"resolved", "cancelled"},
+    "resolved": {"closed", "open"},
+    "closed": set(),
+    "cancelled": set(),
+}
+
+TASK_TRANSITIONS: dict[str, set[str]] = {
+    "offered": {"acknowledged", "declined", "timed_out", "cancelled"},
+    "acknowledged": {"en_route", "on_scene", "cancelled"},
+    "en_route": {"on_scene", "cancelled"},
+    "on_scene": {"completed", "cancelled"},
+    "completed": set(),
+    "declined": set(),
+    "timed_out": set(),
+    "cancelled": set(),
+}
+
+
+class Area(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "areas"
+
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    parent_code: Mapped[str | None] = mapped_column(
+        ForeignKey("areas.code"), index=True, default=None
+    )
+    geometry_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+    centroid_lon: Mapped[float] = mapped_column(Float)
+    centroid_lat: Mapped[float] = mapped_column(Float)
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    area_code: Mapped[str] = mapped_column(String(15), default="620100")
+    display_name: Mapped[str | None] = mapped_column(String(120), default=None)
+    active: Mapped[bool] = mapped_column(default=True)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Flask-Login protocol
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.token_version}"
+
+
+class InformantAssignment(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "informant_assignments"
+    __table_args__ = (Index("ix_assignment_cell_active", "cell_code", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    cell_code: Mapped[str] = mapped_column(ForeignKey("areas.code"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Team(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=TeamStatus.AVAILABLE, index=True)
+    area_code: Mapped[str] = mapped_column(String(15), index=True)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
+    base_lat: Mapped[float] = mapped_column(Float)
+    base_lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    position_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    leader: Mapped[User | None] = relationship(foreign_keys=[leader_id])
+
+
+class Report(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_status_risk", "status", "risk_score"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), unique=True)
+    informant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text, default="")
+    severity: Mapped[int | None] = mapped_column(Integer, default=None)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, default=None)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    cell_code: Mapped[str | None] = mapped_column(String(15), index=True, default=None)
+    area_code: Mapped[str] = mapped_column(String(15), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.NEW, index=True)
+    risk_level: Mapped[str | None] = mapped_column(String(8), default=None)
+    risk_score: Mapped[int | None] = mapped_column(Integer, default=None)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    category_hint: Mapped[str | None] = mapped_column(String(32), default=None)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    triaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), default=None)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id"), default=None, index=True
+    )
+
+
+class Incident(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.OPEN, index=True)
+    risk_level: Mapped[str | None] = mapped_column(String(8), default=None)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    cell_code: Mapped[str | None] = mapped_column(String(15), default=None)
+    area_code: Mapped[str] = mapped_column(String(15), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolution_note: Mapped[str | None] = mapped_column(Text, default=None)
+
+    reports: Mapped[list[Report]] = relationship(foreign_keys=[Report.incident_id])
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in INCIDENT_TRANSITIONS.get(self.status, set())
+
+
+class Task(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # One team never holds two live tasks: enforced by the database itself.
+        Index(
+            "uq_task_team_live",
+            "team_id",
+            unique=True,
+            sqlite_where=text("status IN ('offered','acknowledged','en_route','on_scene')"),
+            postgresql_where=text("status IN ('offered','acknowledged','en_route','on_scene')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OFFERED, index=True)
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ack_deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    offered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    decline_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    cascade: Mapped[bool] = mapped_column(default=True)
+
+    incident: Mapped[Incident] = relationship()
+    team: Mapped[Team] = relationship()
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in TASK_TRANSITIONS.get(self.status, set())
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+    """The one event log: every state change appends a row; nothing updates one."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    entity_type: Mapped[str] = mapped_column(String(24))
+    entity_id: Mapped[str] = mapped_column(String(36))
+    area_code: Mapped[str | None] = mapped_column(String(15), index=True, default=None)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -1,0 +1,1 @@
+"""Socket.IO namespaces /informant, /operator and /team."""

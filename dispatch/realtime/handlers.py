@@ -1,0 +1,176 @@
+"""Socket.IO namespaces: authenticate, validate, call one service, acknowledge. No SQL here."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import session
+from flask_socketio import SocketIO, join_room
+from pydantic import BaseModel, ValidationError
+
+from grid.codes import jurisdiction_prefix
+
+from ..errors import GridwatchError, Unauthorized, ValidationFailed, from_pydantic
+from ..extensions import db
+from ..models import Role, User
+from ..schemas import (
+    IncidentCreate,
+    IncidentDispatch,
+    ReportReview,
+    ReportSubmit,
+    TaskDecline,
+    TaskRef,
+    TaskStatusChange,
+    TeamPosition,
+)
+from ..services import auth, incidents, reports, tasks
+from . import names
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+NAMESPACE_ROLES: dict[str, frozenset[str]] = {
+    names.INFORMANT: frozenset({Role.INFORMANT}),
+    names.OPERATOR: frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN}),
+    names.TEAM: frozenset({Role.TEAM_LEADER}),
+}
+
+
+def error_ack(exc: GridwatchError) -> dict[str, Any]:
+    return {"ok": False, "error": exc.as_dict()}
+
+
+def _current_user(namespace: str) -> User:
+    uid = session.get("gw_uid")
+    version = session.get("gw_tv")
+    user = db.session.get(User, uid) if isinstance(uid, int) else None
+    if user is None or not user.active or user.token_version != version:
+        raise Unauthorized("sign in again")
+    if user.role not in NAMESPACE_ROLES[namespace]:
+        raise Unauthorized("this connection is not for your role")
+    return user
+
+
+def _connect(namespace: str, auth_data: Any) -> None:
+    token = auth_data.get("token") if isinstance(auth_data, dict) else None
+    try:
+        user = auth.user_from_token(token)
+    except GridwatchError as exc:
+        raise ConnectionRefusedError(exc.as_dict()) from None
+    if user.role not in NAMESPACE_ROLES[namespace]:
+        raise ConnectionRefusedError(
+            {"code": "forbidden", "message": f"role {user.role} may not use {namespace}"}
+        )
+    session["gw_uid"] = user.id
+    session["gw_tv"] = user.token_version
+    if namespace == names.OPERATOR:
+        join_room(names.area_room(jurisdiction_prefix(user.area_code)))
+    elif namespace == names.INFORMANT:
+        join_room(names.user_room(user.id))
+    else:
+        join_room(names.user_room(user.id))
+        try:
+            join_room(names.team_room(tasks.leader_team(user).id))
+        except GridwatchError:
+            pass  # a leader without a team still connects; nothing will be offered
+
+
+def event_handler(
+    namespace: str, schema: type[M] | None
+) -> Callable[[Callable[[User, Any], dict[str, Any]]], Callable[..., dict[str, Any]]]:
+    """Wrap a handler: one payload, validated, an authorised user, an ack either way."""
+
+    def decorate(func: Callable[[User, Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        @functools.wraps(func)
+        def wrapper(*args: Any) -> dict[str, Any]:
+            try:
+                user = _current_user(namespace)
+                if len(args) != 1:
+                    raise ValidationFailed("send exactly one JSON object", field="payload")
+                payload = args[0]
+                data: Any = payload
+                if schema is not None:
+                    if not isinstance(payload, dict):
+                        raise ValidationFailed("the payload must be a JSON object", field="payload")
+                    try:
+                        data = schema.model_validate(payload)
+                    except ValidationError as exc:
+                        raise from_pydantic(exc) from None
+                return {"ok": True, **func(user, data)}
+            except GridwatchError as exc:
+                db.session.rollback()
+                return error_ack(exc)
+            except Exception:
+                db.session.rollback()
+                log.exception("error in %s %s", namespace, func.__name__)
+                return {"ok": False, "error": {"code": "internal", "message": "internal error; please retry"}}
+
+        return wrapper
+
+    return decorate
+
+
+def register(sio: SocketIO) -> None:
+    """Attach every namespace's handlers to the Socket.IO server."""
+    for namespace in NAMESPACE_ROLES:
+        sio.on_event("connect", functools.partial(_connect, namespace), namespace=namespace)
+        sio.on_event("*", functools.partial(_unknown, namespace), namespace=namespace)
+
+    # /informant
+    @event_handler(names.INFORMANT, ReportSubmit)
+    def report_submit(user: User, data: ReportSubmit) -> dict[str, Any]:
+        return reports.submit_report(user, data)
+
+    # /operator
+    @event_handler(names.OPERATOR, ReportReview)
+    def report_review(user: User, data: ReportReview) -> dict[str, Any]:
+        return reports.review_report(user, data)
+
+    @event_handler(names.OPERATOR, IncidentCreate)
+    def incident_create(user: User, data: IncidentCreate) -> dict[str, Any]:
+        return incidents.create_incident(user, data)
+
+    @event_handler(names.OPERATOR, IncidentDispatch)
+    def incident_dispatch(user: User, data: IncidentDispatch) -> dict[str, Any]:
+        return tasks.dispatch_team(user, data.incident_id, data.team_id)
+
+    # /team
+    @event_handler(names.TEAM, TaskRef)
+    def task_ack(user: User, data: TaskRef) -> dict[str, Any]:
+        return tasks.acknowledge_task(user, data.task_id)
+
+    @event_handler(names.TEAM, TaskDecline)
+    def task_decline(user: User, data: TaskDecline) -> dict[str, Any]:
+        return tasks.decline_task(user, data.task_id, data.reason)
+
+    @event_handler(names.TEAM, TaskStatusChange)
+    def task_status(user: User, data: TaskStatusChange) -> dict[str, Any]:
+        return tasks.update_task_status(user, data.task_id, data.status)
+
+    @event_handler(names.TEAM, TeamPosition)
+    def team_position(user: User, data: TeamPosition) -> dict[str, Any]:
+        return tasks.update_team_position(user, data)
+
+    for namespace, event, handler in (
+        (names.INFORMANT, names.REPORT_SUBMIT, report_submit),
+        (names.OPERATOR, names.REPORT_REVIEW, report_review),
+        (names.OPERATOR, names.INCIDENT_CREATE, incident_create),
+        (names.OPERATOR, names.INCIDENT_DISPATCH, incident_dispatch),
+        (names.TEAM, names.TASK_ACK, task_ack),
+        (names.TEAM, names.TASK_DECLINE, task_decline),
+        (names.TEAM, names.TASK_STATUS, task_status),
+        (names.TEAM, names.TEAM_POSITION, team_position),
+    ):
+        sio.on_event(event, handler, namespace=namespace)
+
+
+def _unknown(namespace: str, event: Any, *args: Any) -> dict[str, Any]:
+    """A catch-all: an event nobody handles is answered, not ignored."""
+    return {
+        "ok": False,
+        "error": {"code": "unknown_event", "message": f"{namespace} has no event {event!r}"},
+    }

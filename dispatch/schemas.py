@@ -1,0 +1,161 @@
+"""Pydantic models for every payload: one schema per socket event and its REST twin."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EMERGENCY_CATEGORIES = (
+    "fire",
+    "flood",
+    "landslide",
+    "earthquake",
+    "traffic_accident",
+    "building_collapse",
+    "missing_person",
+    "medical",
+    "hazmat",
+    "other_emergency",
+)
+SOCIAL_CATEGORIES = (
+    "dispute",
+    "petition",
+    "public_opinion",
+    "veteran_hardship",
+    "safety_hazard",
+    "family_misfortune",
+    "other",
+)
+CATEGORIES = EMERGENCY_CATEGORIES + SOCIAL_CATEGORIES
+
+Category = Literal[
+    "fire",
+    "flood",
+    "landslide",
+    "earthquake",
+    "traffic_accident",
+    "building_collapse",
+    "missing_person",
+    "medical",
+    "hazmat",
+    "other_emergency",
+    "dispute",
+    "petition",
+    "public_opinion",
+    "veteran_hardship",
+    "safety_hazard",
+    "family_misfortune",
+    "other",
+]
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Id = Annotated[int, Field(ge=1, le=2**53)]
+MAX_TEXT = 2000
+
+
+class Payload(BaseModel):
+    """Strict by default: unknown fields are refused, strings are not numbers."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=False)
+
+
+class ReportSubmit(Payload):
+    client_id: UUID
+    category: Category
+    text: str = Field(default="", max_length=MAX_TEXT)
+    lat: Latitude
+    lon: Longitude
+    severity: int | None = Field(default=None, ge=1, le=4)
+    occurred_at: datetime | None = None
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
+
+    @field_validator("lat", "lon", mode="before")
+    @classmethod
+    def _real_number(cls, value: object) -> object:
+        # bool is an int in Python; a coordinate of `true` is a client bug, not 1.0.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _int_severity(cls, value: object) -> object:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError("must be a whole number from 1 to 4")
+        return value
+
+
+class ReportReview(Payload):
+    report_id: Id
+    action: Literal["verify", "dismiss", "merge"]
+    into_report_id: Id | None = None
+    note: str | None = Field(default=None, max_length=MAX_TEXT)
+
+
+class IncidentCreate(Payload):
+    report_ids: list[Id] = Field(min_length=1, max_length=200)
+    title: str | None = Field(default=None, max_length=200)
+    category: Category | None = None
+
+
+class IncidentDispatch(Payload):
+    incident_id: Id
+    team_id: Id
+
+
+class TeamDispatch(Payload):
+    team_id: Id
+
+
+class TaskRef(Payload):
+    task_id: Id
+
+
+class TaskDecline(Payload):
+    task_id: Id
+    reason: str = Field(default="", max_length=500)
+
+
+class TaskStatusChange(Payload):
+    task_id: Id
+    status: Literal["en_route", "on_scene", "completed"]
+
+
+class TeamPosition(Payload):
+    lat: Latitude
+    lon: Longitude
+    at: datetime | None = None
+
+    _real = field_validator("lat", "lon", mode="before")(ReportSubmit._real_number.__func__)  # type: ignore[attr-defined]
+
+
+class TokenRequest(Payload):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class ReportQuery(Payload):
+    status: str | None = Field(default=None, max_length=16)
+    risk_level: Literal["red", "orange", "yellow", "blue"] | None = None
+    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    since: datetime | None = None
+    limit: int = Field(default=100, ge=1, le=5000)
+
+
+class AreaQuery(Payload):
+    level: Literal["city", "county", "township", "village", "cell"] | None = None
+    parent: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    bbox: str | None = Field(default=None, max_length=100)
+    tolerance: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+
+
+class LocateQuery(Payload):
+    lat: Latitude
+    lon: Longitude

@@ -1,0 +1,1 @@
+"""One function per use case; the only layer that changes state."""

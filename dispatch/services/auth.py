@@ -1,0 +1,127 @@
+"""Passwords, tokens and users."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from grid.codes import level_of
+
+from ..errors import Unauthorized, ValidationFailed
+from ..extensions import db
+from ..models import Area, InformantAssignment, Role, Team, User
+from .uow import audit, use_case
+
+# A hash to compare against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="gridwatch-token")
+
+
+def authenticate(username: str, password: str) -> User:
+    user = db.session.scalar(db.select(User).where(User.username == username))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        raise Unauthorized("wrong username or password")
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        raise Unauthorized("wrong username or password")
+    return user
+
+
+def issue_token(user: User, *, seconds: int | None = None, kind: str = "login") -> str:
+    """A signed token naming the user; it expires and dies when the user is disabled."""
+    ttl = seconds if seconds is not None else current_app.config["GRIDWATCH_TOKEN_HOURS"] * 3600
+    payload = {"u": user.id, "v": user.token_version, "k": kind, "e": int(time.time()) + ttl}
+    return str(_serializer().dumps(payload))
+
+
+def user_from_token(token: object) -> User:
+    if not isinstance(token, str) or not token or len(token) > 1000:
+        raise Unauthorized("a valid token is required")
+    try:
+        data = _serializer().loads(token)
+    except BadSignature as exc:
+        raise Unauthorized("the token is not valid") from exc
+    if not isinstance(data, dict) or data.get("e", 0) < time.time():
+        raise Unauthorized("the token has expired; sign in again")
+    user = db.session.get(User, data.get("u"))
+    if user is None or not user.active or user.token_version != data.get("v"):
+        raise Unauthorized("the token has been revoked; sign in again")
+    return user
+
+
+def user_from_session_id(session_id: str) -> User | None:
+    """Flask-Login's loader: the id carries the token version, so revocation ends sessions."""
+    try:
+        uid, version = (int(part) for part in session_id.split(":", 1))
+    except ValueError:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or not user.active or user.token_version != version:
+        return None
+    return user
+
+
+@use_case
+def create_user(
+    *,
+    username: str,
+    password: str,
+    role: str,
+    area_code: str = "620100",
+    cell_code: str | None = None,
+    team_id: int | None = None,
+    actor: User | None = None,
+    password_hash: str | None = None,
+) -> User:
+    if role not in {r.value for r in Role}:
+        raise ValidationFailed(f"unknown role {role!r}", field="role")
+    if db.session.scalar(db.select(User.id).where(User.username == username)) is not None:
+        raise ValidationFailed(f"username {username!r} is taken", field="username")
+    try:
+        level_of(area_code)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="area") from exc
+    if db.session.get(Area, area_code) is None and area_code != "620100":
+        raise ValidationFailed(f"no area {area_code}", field="area")
+    user = User(
+        username=username,
+        password_hash=password_hash or hash_password(password),
+        role=role,
+        area_code=area_code,
+    )
+    db.session.add(user)
+    db.session.flush()
+    if cell_code is not None:
+        if role != Role.INFORMANT:
+            raise ValidationFailed("only informants are assigned to a cell", field="cell")
+        cell = db.session.get(Area, cell_code)
+        if cell is None or cell.level != "cell":
+            raise ValidationFailed(f"no cell {cell_code}", field="cell")
+        user.area_code = cell_code
+        db.session.add(InformantAssignment(user_id=user.id, cell_code=cell_code))
+    if team_id is not None:
+        if role != Role.TEAM_LEADER:
+            raise ValidationFailed("only team leaders lead a team", field="team")
+        team = db.session.get(Team, team_id)
+        if team is None:
+            raise ValidationFailed(f"no team {team_id}", field="team")
+        team.leader_id = user.id
+    audit(
+        "user.created",
+        "user",
+        user.id,
+        actor=actor,
+        area_code=user.area_code,
+        after={"username": username, "role": role, "area_code": user.area_code},
+    )
+    return user

@@ -1,0 +1,165 @@
+"""One transaction per inbound event; emits and enqueues go out only after the commit."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ..errors import TemporarilyUnavailable
+from ..extensions import db
+from ..models import AuditEvent, User
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class Emit:
+    namespace: str
+    event: str
+    payload: Any
+    rooms: list[str]
+
+
+@dataclass
+class Enqueue:
+    func: str
+    args: tuple[Any, ...]
+    at: datetime | None = None
+    job_id: str | None = None
+
+
+@dataclass
+class Outbox:
+    """What a use case wants the world to hear once its transaction has committed."""
+
+    emits: list[Emit] = field(default_factory=list)
+    jobs: list[Enqueue] = field(default_factory=list)
+
+    def emit(self, namespace: str, event: str, payload: Any, rooms: list[str]) -> None:
+        self.emits.append(Emit(namespace, event, payload, rooms))
+
+    def enqueue(
+        self, func: str, *args: Any, at: datetime | None = None, job_id: str | None = None
+    ) -> None:
+        self.jobs.append(Enqueue(func, args, at, job_id))
+
+    def publish(self) -> None:
+        # Imported here: publishing needs the app's Socket.IO and Redis, the services don't.
+        from ..realtime import broadcast
+        from ..queue import enqueue
+
+        for item in self.emits:
+            broadcast.send(item.namespace, item.event, item.payload, item.rooms)
+        for job in self.jobs:
+            enqueue(job.func, *job.args, at=job.at, job_id=job.job_id)
+
+
+_current: ContextVar[Outbox | None] = ContextVar("gridwatch_outbox", default=None)
+
+
+def outbox() -> Outbox:
+    """The outbox of the unit of work in progress (a use case must be running)."""
+    current = _current.get()
+    if current is None:
+        raise RuntimeError("outbox() called outside a unit of work")
+    return current
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Outbox]:
+    """Commit once at the outermost boundary, then publish; nested calls join it."""
+    existing = _current.get()
+    if existing is not None:
+        yield existing
+        return
+    box = Outbox()
+    token = _current.set(box)
+    try:
+        try:
+            yield box
+        finally:
+            _current.reset(token)
+        db.session.commit()
+    except OperationalError as exc:
+        db.session.rollback()
+        log.warning("database unavailable: %s", exc)
+        raise TemporarilyUnavailable(
+            "the database is busy or unavailable; nothing was saved, please retry"
+        ) from exc
+    except BaseException:
+        db.session.rollback()
+        raise
+    box.publish()
+
+
+RETRIES = 4
+
+
+def use_case(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a service function as one unit of work, again if the database was busy.
+
+    A retry is safe: the failed attempt was rolled back and its outbox thrown away.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if _current.get() is not None:
+            return func(*args, **kwargs)
+        for attempt in range(RETRIES):
+            try:
+                with unit_of_work():
+                    return func(*args, **kwargs)
+            except TemporarilyUnavailable:
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.02 * (2**attempt) * (1 + random.random()))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def audit(
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    *,
+    actor: User | None = None,
+    area_code: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Append one event to the audit log, in the current transaction."""
+    db.session.add(
+        AuditEvent(
+            actor_id=actor.id if actor is not None else None,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            area_code=area_code,
+            before=before,
+            after=after,
+        )
+    )
+
+
+__all__ = [
+    "IntegrityError",
+    "Outbox",
+    "audit",
+    "outbox",
+    "unit_of_work",
+    "use_case",
+]
