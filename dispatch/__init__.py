@@ -28,7 +28,9 @@ def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None =
     )
     app.config.update(settings.flask_config())
     app.config.update(config or {})
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     db.init_app(app)
     with app.app_context():
@@ -45,9 +47,7 @@ def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None =
     mode = async_mode or app.config.get("GRIDWATCH_ASYNC_MODE") or "threading"
     url = app.config.get("REDIS_URL")
     # Chosen here, not by URL scheme, so that unix:// sockets reach Redis too.
-    manager = (
-        socketio_lib.RedisManager(url, channel="gridwatch") if url else socketio_lib.Manager()
-    )
+    manager = socketio_lib.RedisManager(url, channel="gridwatch") if url else socketio_lib.Manager()
     socketio.init_app(
         app,
         client_manager=manager,

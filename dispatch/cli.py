@@ -121,8 +121,12 @@ def users_add_command(
 
     try:
         user = auth.create_user(
-            username=username, password=password, role=role, area_code=area,
-            cell_code=cell, team_id=team_id,
+            username=username,
+            password=password,
+            role=role,
+            area_code=area,
+            cell_code=cell,
+            team_id=team_id,
         )
     except GridwatchError as exc:
         raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
@@ -142,8 +146,12 @@ def register_flask_commands(app: Flask) -> None:
 
 
 def main() -> None:
-    FlaskGroup(create_app=_create_app, add_default_commands=True, load_dotenv=False,
-               help="Gridwatch: grid watch and dispatch.")(prog_name="gridwatch")
+    FlaskGroup(
+        create_app=_create_app,
+        add_default_commands=True,
+        load_dotenv=False,
+        help="Gridwatch: grid watch and dispatch.",
+    )(prog_name="gridwatch")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
 def job(func: Callable[P, R]) -> Callable[P, R]:
     """Run inside the worker's app context and leave no session behind."""
 

@@ -32,9 +32,7 @@ def get_queue() -> Queue | None:
     return Queue(QUEUE_NAME, connection=client) if client is not None else None
 
 
-def enqueue(
-    func: str, *args: Any, at: datetime | None = None, job_id: str | None = None
-) -> None:
+def enqueue(func: str, *args: Any, at: datetime | None = None, job_id: str | None = None) -> None:
     """Enqueue a job by dotted path; a failure is logged, the sweep will catch up."""
     queue = get_queue()
     if queue is None:

@@ -68,14 +68,22 @@ class EmbeddedRedis:
         sock = self.directory / "redis.sock"
         args = [
             redis_executable(),
-            "--dir", str(self.directory),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "60 1",
-            "--dbfilename", "redis.rdb",
-            "--daemonize", "no",
-            "--loglevel", "warning",
-            "--logfile", str(self.directory / "redis.log"),
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "60 1",
+            "--dbfilename",
+            "redis.rdb",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(self.directory / "redis.log"),
         ]
         if len(str(sock)) < MAX_UNIX_SOCKET_PATH:
             sock.unlink(missing_ok=True)
@@ -185,13 +193,21 @@ def serve(host: str, port: int, *, instance_path: Path) -> int:
 
 def gunicorn_args(host: str, port: int) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn",
-        "--worker-class", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
-        "--workers", "1",
-        "--bind", f"{host}:{port}",
-        "--graceful-timeout", "10",
-        "--timeout", "60",
-        "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--worker-class",
+        "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+        "--workers",
+        "1",
+        "--bind",
+        f"{host}:{port}",
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "60",
+        "--log-level",
+        "warning",
         "dispatch.wsgi:app",
     ]
 

@@ -22,8 +22,13 @@ def _gridwatch_error(exc: GridwatchError) -> Any:
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Any:
-    code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large", 415: "unsupported_media_type"}.get(exc.code or 500, "error")
+    code = {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
+    }.get(exc.code or 500, "error")
     return jsonify(error={"code": code, "message": exc.description}), exc.code
 
 

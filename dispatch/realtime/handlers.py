@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -73,10 +74,9 @@ def _connect(namespace: str, auth_data: Any) -> None:
         join_room(names.user_room(user.id))
     else:
         join_room(names.user_room(user.id))
-        try:
+        # A leader without a team still connects; nothing will be offered to them.
+        with contextlib.suppress(GridwatchError):
             join_room(names.team_room(tasks.leader_team(user).id))
-        except GridwatchError:
-            pass  # a leader without a team still connects; nothing will be offered
 
 
 def event_handler(
@@ -107,7 +107,10 @@ def event_handler(
             except Exception:
                 db.session.rollback()
                 log.exception("error in %s %s", namespace, func.__name__)
-                return {"ok": False, "error": {"code": "internal", "message": "internal error; please retry"}}
+                return {
+                    "ok": False,
+                    "error": {"code": "internal", "message": "internal error; please retry"},
+                }
 
         return wrapper
 

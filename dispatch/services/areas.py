@@ -154,7 +154,8 @@ def save_areas(areas: Sequence[grid.Area], *, actor: Any = None) -> int:
     """Insert or update areas (parents before children); one audit event for the batch."""
     order = {lvl: i for i, lvl in enumerate(grid.codes.LEVELS)}
     existing = set(db.session.scalars(db.select(Area.code)))
-    rows_new, rows_old = [], []
+    rows_new: list[dict[str, Any]] = []
+    rows_old: list[dict[str, Any]] = []
     for area in sorted(areas, key=lambda a: (order[a.level], a.code)):
         lon_min, lat_min, lon_max, lat_max = area.geometry.bounds
         centre = area.geometry.representative_point()

@@ -20,8 +20,11 @@ DEMO_PASSWORD = "gridwatch-demo"
 
 # Ten professional squads: name, capabilities, home county (for the base position).
 PROFESSIONAL_SQUADS: list[tuple[str, list[str], str]] = [
-    ("方舟救援队", ["rescue", "search", "water", "mountain", "collapse", "medical", "fire"],
-     "620102"),
+    (
+        "方舟救援队",
+        ["rescue", "search", "water", "mountain", "collapse", "medical", "fire"],
+        "620102",
+    ),
     ("金城应急救援队", ["rescue", "search", "collapse", "medical"], "620102"),
     ("黄河水上救援队", ["rescue", "water", "search"], "620105"),
     ("皋兰山地救援队", ["rescue", "mountain", "search"], "620122"),
@@ -50,8 +53,7 @@ def database_is_empty() -> bool:
     )
 
 
-def seed(*, cells: int = 2000, seed_value: int = 0, progress: Console | None = None
-         ) -> DemoSummary:
+def seed(*, cells: int = 2000, seed_value: int = 0, progress: Console | None = None) -> DemoSummary:
     """Generate and store the demo; one transaction, so a failure leaves nothing behind."""
     console = progress or Console(stderr=True, quiet=True)
     with Progress(console=console, transient=True) as bar:
@@ -76,22 +78,41 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
     password_hash = generate_password_hash(DEMO_PASSWORD)
 
     teams: list[dict[str, Any]] = []
-    for name, caps, county in PROFESSIONAL_SQUADS:
-        centre = counties[county].geometry.representative_point()
+    for name, caps, home in PROFESSIONAL_SQUADS:
+        centre = counties[home].geometry.representative_point()
         teams.append(_team(name, "professional_rescue", caps, grid.CITY_CODE, centre, 24))
     for village in by_level["village"]:
-        teams.append(_team(f"{village.name}退役军人志愿服务队", "volunteer",
-                           VOLUNTEER_CAPABILITIES, village.code,
-                           village.geometry.representative_point(), 15))
+        teams.append(
+            _team(
+                f"{village.name}退役军人志愿服务队",
+                "volunteer",
+                VOLUNTEER_CAPABILITIES,
+                village.code,
+                village.geometry.representative_point(),
+                15,
+            )
+        )
     for township in by_level["township"]:
-        teams.append(_team(f"{township.name}老兵工作室", "mediation", ["mediation"],
-                           township.code, township.geometry.representative_point(), 4))
+        teams.append(
+            _team(
+                f"{township.name}老兵工作室",
+                "mediation",
+                ["mediation"],
+                township.code,
+                township.geometry.representative_point(),
+                4,
+            )
+        )
     for county in by_level["county"]:
         centre = county.geometry.representative_point()
-        teams.append(_team(f"{county.name}老兵调解工作室", "mediation", ["mediation"],
-                           county.code, centre, 6))
-        teams.append(_team(f"{county.name}扶贫济困服务队", "relief", ["relief"],
-                           county.code, centre, 10))
+        teams.append(
+            _team(
+                f"{county.name}老兵调解工作室", "mediation", ["mediation"], county.code, centre, 6
+            )
+        )
+        teams.append(
+            _team(f"{county.name}扶贫济困服务队", "relief", ["relief"], county.code, centre, 10)
+        )
     db.session.execute(db.insert(Team), teams)
     for kind in ("professional_rescue", "volunteer", "mediation", "relief"):
         summary.teams[kind] = sum(1 for t in teams if t["kind"] == kind)
@@ -102,15 +123,37 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
         _user("operator", "operator", grid.CITY_CODE, password_hash, "市指挥中心值班员"),
     ]
     for county in by_level["county"]:
-        users.append(_user(f"operator-{county.code}", "operator", county.code, password_hash,
-                           f"{county.name}指挥中心值班员"))
-        users.append(_user(f"supervisor-{county.code}", "supervisor", county.code,
-                           password_hash, f"{county.name}督导"))
+        users.append(
+            _user(
+                f"operator-{county.code}",
+                "operator",
+                county.code,
+                password_hash,
+                f"{county.name}指挥中心值班员",
+            )
+        )
+        users.append(
+            _user(
+                f"supervisor-{county.code}",
+                "supervisor",
+                county.code,
+                password_hash,
+                f"{county.name}督导",
+            )
+        )
     centre_cell = grid.CellIndex(by_level["cell"]).locate(
-        grid.LANZHOU_CENTER_LON, grid.LANZHOU_CENTER_LAT)
+        grid.LANZHOU_CENTER_LON, grid.LANZHOU_CENTER_LAT
+    )
     for cell in by_level["cell"]:
-        users.append(_user(f"informant-{cell.code}", "informant", cell.code, password_hash,
-                           f"{cell.name}信息员"))
+        users.append(
+            _user(
+                f"informant-{cell.code}",
+                "informant",
+                cell.code,
+                password_hash,
+                f"{cell.name}信息员",
+            )
+        )
     if centre_cell is not None:
         users.append(_user("informant", "informant", centre_cell, password_hash, "演示信息员"))
     db.session.execute(db.insert(User), users)
@@ -118,7 +161,8 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
     ids = dict(db.session.execute(db.select(User.username, User.id)).tuples().all())
     assignments = [
         {"user_id": ids[u["username"]], "cell_code": u["area_code"]}
-        for u in users if u["role"] == "informant"
+        for u in users
+        if u["role"] == "informant"
     ]
     db.session.execute(db.insert(InformantAssignment), assignments)
 
@@ -129,7 +173,7 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
         leaders.append(_user(username, "team_leader", area_code, password_hash, f"{name}队长"))
     db.session.execute(db.insert(User), leaders)
     ids = dict(db.session.execute(db.select(User.username, User.id)).tuples().all())
-    for (team_id, name, _), leader in zip(team_rows, leaders, strict=True):
+    for (team_id, _, _), leader in zip(team_rows, leaders, strict=True):
         db.session.execute(
             db.update(Team).where(Team.id == team_id).values(leader_id=ids[leader["username"]])
         )
@@ -143,23 +187,42 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
         ("informant", "informant", f"演示信息员 · cell {centre_cell}"),
         ("leader", "team_leader", "方舟救援队队长"),
     ]
-    audit("demo.seeded", "grid", "-", after={"areas": summary.areas, "teams": len(teams),
-                                             "users": len(users) + len(leaders)})
+    audit(
+        "demo.seeded",
+        "grid",
+        "-",
+        after={"areas": summary.areas, "teams": len(teams), "users": len(users) + len(leaders)},
+    )
     return summary
 
 
-def _team(name: str, kind: str, caps: list[str], area_code: str, point: Any,
-          members: int) -> dict[str, Any]:
-    return {"name": name, "kind": kind, "capabilities": caps, "area_code": area_code,
-            "base_lat": point.y, "base_lon": point.x, "members": members,
-            "status": "available"}
+def _team(
+    name: str, kind: str, caps: list[str], area_code: str, point: Any, members: int
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "capabilities": caps,
+        "area_code": area_code,
+        "base_lat": point.y,
+        "base_lon": point.x,
+        "members": members,
+        "status": "available",
+    }
 
 
-def _user(username: str, role: str, area_code: str, password_hash: str,
-          display_name: str) -> dict[str, Any]:
-    return {"username": username, "role": role, "area_code": area_code,
-            "password_hash": password_hash, "display_name": display_name,
-            "active": True, "token_version": 0}
+def _user(
+    username: str, role: str, area_code: str, password_hash: str, display_name: str
+) -> dict[str, Any]:
+    return {
+        "username": username,
+        "role": role,
+        "area_code": area_code,
+        "password_hash": password_hash,
+        "display_name": display_name,
+        "active": True,
+        "token_version": 0,
+    }
 
 
 def logins_text(summary: DemoSummary | None) -> str:

@@ -10,8 +10,14 @@ from ..models import AuditEvent, Incident, IncidentStatus, Report, ReportStatus,
 from ..realtime import names
 from ..recommend import TeamView, rank_teams
 from ..schemas import IncidentCreate
-from .access import DISPATCH_ROLES, OPERATOR_ROLES, can_dispatch, check_incident, require_role
-from .access import check_read_report
+from .access import (
+    DISPATCH_ROLES,
+    OPERATOR_ROLES,
+    can_dispatch,
+    check_incident,
+    check_read_report,
+    require_role,
+)
 from .uow import audit, outbox, use_case
 from .views import incident_view, iso, report_view
 
@@ -50,15 +56,26 @@ def create_incident(user: User, data: IncidentCreate) -> dict[str, Any]:
         report.incident_id = incident.id
         report.status = ReportStatus.PROMOTED
         audit(
-            "report.promoted", "report", report.id, actor=user, area_code=report.area_code,
-            before={"status": before}, after={"status": "promoted", "incident_id": incident.id},
+            "report.promoted",
+            "report",
+            report.id,
+            actor=user,
+            area_code=report.area_code,
+            before={"status": before},
+            after={"status": "promoted", "incident_id": incident.id},
         )
         outbox().emit(
-            names.OPERATOR, names.REPORT_UPDATED, {"report": report_view(report)},
+            names.OPERATOR,
+            names.REPORT_UPDATED,
+            {"report": report_view(report)},
             names.area_rooms(report.area_code),
         )
     audit(
-        "incident.created", "incident", incident.id, actor=user, area_code=incident.area_code,
+        "incident.created",
+        "incident",
+        incident.id,
+        actor=user,
+        area_code=incident.area_code,
         after={"status": "open", "report_ids": data.report_ids, "category": incident.category},
     )
     db.session.refresh(incident)
@@ -68,7 +85,9 @@ def create_incident(user: User, data: IncidentCreate) -> dict[str, Any]:
 
 def announce_incident(incident: Incident) -> None:
     outbox().emit(
-        names.OPERATOR, names.INCIDENT_UPDATED, {"incident": incident_view(incident)},
+        names.OPERATOR,
+        names.INCIDENT_UPDATED,
+        {"incident": incident_view(incident)},
         names.area_rooms(incident.area_code),
     )
 
@@ -86,8 +105,13 @@ def set_incident_status(incident: Incident, status: str, *, actor: User | None =
 
         incident.resolved_at = utcnow()
     audit(
-        "incident.status", "incident", incident.id, actor=actor, area_code=incident.area_code,
-        before={"status": before}, after={"status": status},
+        "incident.status",
+        "incident",
+        incident.id,
+        actor=actor,
+        area_code=incident.area_code,
+        before={"status": before},
+        after={"status": status},
     )
     announce_incident(incident)
 
@@ -99,10 +123,13 @@ def get_incident(user: User, incident_id: int) -> dict[str, Any]:
         db.select(AuditEvent)
         .where(
             db.or_(
-                db.and_(AuditEvent.entity_type == "incident",
-                        AuditEvent.entity_id == str(incident.id)),
-                db.and_(AuditEvent.entity_type == "task",
-                        AuditEvent.after["incident_id"].as_integer() == incident.id),
+                db.and_(
+                    AuditEvent.entity_type == "incident", AuditEvent.entity_id == str(incident.id)
+                ),
+                db.and_(
+                    AuditEvent.entity_type == "task",
+                    AuditEvent.after["incident_id"].as_integer() == incident.id,
+                ),
             )
         )
         .order_by(AuditEvent.at, AuditEvent.id)
@@ -131,17 +158,27 @@ def team_views(teams: list[Team]) -> list[TeamView]:
         lat = t.lat if t.lat is not None else t.base_lat
         lon = t.lon if t.lon is not None else t.base_lon
         views.append(
-            TeamView(t.id, t.name, t.kind, t.status, tuple(t.capabilities or ()), lat, lon,
-                     t.last_dispatched_at)
+            TeamView(
+                t.id,
+                t.name,
+                t.kind,
+                t.status,
+                tuple(t.capabilities or ()),
+                lat,
+                lon,
+                t.last_dispatched_at,
+            )
         )
     return views
 
 
-def candidate_teams(incident: Incident, *, user: User | None, exclude: set[int],
-                    limit: int) -> list[dict[str, Any]]:
+def candidate_teams(
+    incident: Incident, *, user: User | None, exclude: set[int], limit: int
+) -> list[dict[str, Any]]:
     """Available, capable teams this incident may receive, soonest first."""
     teams = [
-        t for t in db.session.scalars(db.select(Team).where(Team.status == "available"))
+        t
+        for t in db.session.scalars(db.select(Team).where(Team.status == "available"))
         if user is None or can_dispatch(user, t, incident)
     ]
     if user is None:
@@ -149,8 +186,12 @@ def candidate_teams(incident: Incident, *, user: User | None, exclude: set[int],
 
         teams = [t for t in teams if team_serves(t, incident)]
     ranked = rank_teams(
-        incident.lat, incident.lon, incident.category, team_views(teams),
-        limit=limit, exclude=exclude,
+        incident.lat,
+        incident.lon,
+        incident.category,
+        team_views(teams),
+        limit=limit,
+        exclude=exclude,
     )
     return [c.as_dict() for c in ranked]
 
@@ -163,7 +204,9 @@ def recommendations(user: User, incident_id: int, limit: int = 5) -> list[dict[s
     return candidate_teams(incident, user=user, exclude=set(), limit=limit)
 
 
-def list_incidents(user: User, *, active_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+def list_incidents(
+    user: User, *, active_only: bool = True, limit: int = 500
+) -> list[dict[str, Any]]:
     require_role(user, OPERATOR_ROLES | {Role.ADMIN})
     from grid.codes import jurisdiction_prefix
 

@@ -23,7 +23,9 @@ TRIAGE_SWEEP_AFTER_S = 10
 def _announce_new(report: Report) -> None:
     box = outbox()
     box.emit(
-        names.OPERATOR, names.REPORT_NEW, {"report": report_view(report)},
+        names.OPERATOR,
+        names.REPORT_NEW,
+        {"report": report_view(report)},
         names.area_rooms(report.area_code),
     )
     box.enqueue("dispatch.jobs.triage_report", report.id, job_id=f"triage-{report.id}")
@@ -165,7 +167,9 @@ def review_report(user: User, data: ReportReview) -> dict[str, Any]:
         after={"status": report.status, "note": data.note, "into": data.into_report_id},
     )
     outbox().emit(
-        names.OPERATOR, names.REPORT_UPDATED, {"report": report_view(report)},
+        names.OPERATOR,
+        names.REPORT_UPDATED,
+        {"report": report_view(report)},
         names.area_rooms(report.area_code),
     )
     _tell_informant(report)

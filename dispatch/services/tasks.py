@@ -52,21 +52,39 @@ def ack_timeout_s(kind: str) -> int:
 
 def _announce_task(task: Task) -> None:
     box = outbox()
-    box.emit(names.OPERATOR, names.TASK_UPDATED, {"task": task_view(task)},
-             names.area_rooms(task.incident.area_code))
-    box.emit(names.OPERATOR, names.TEAM_UPDATED, {"team": team_view(task.team)},
-             names.area_rooms(task.team.area_code) + names.area_rooms(task.incident.area_code))
-    box.emit(names.TEAM, names.TASK_UPDATED, {"task": task_view(task)},
-             [names.team_room(task.team_id)])
+    box.emit(
+        names.OPERATOR,
+        names.TASK_UPDATED,
+        {"task": task_view(task)},
+        names.area_rooms(task.incident.area_code),
+    )
+    box.emit(
+        names.OPERATOR,
+        names.TEAM_UPDATED,
+        {"team": team_view(task.team)},
+        names.area_rooms(task.team.area_code) + names.area_rooms(task.incident.area_code),
+    )
+    box.emit(
+        names.TEAM, names.TASK_UPDATED, {"task": task_view(task)}, [names.team_room(task.team_id)]
+    )
 
 
-def _task_audit(action: str, task: Task, actor: User | None, before: str | None,
-                **extra: Any) -> None:
+def _task_audit(
+    action: str, task: Task, actor: User | None, before: str | None, **extra: Any
+) -> None:
     audit(
-        action, "task", task.id, actor=actor, area_code=task.incident.area_code,
+        action,
+        "task",
+        task.id,
+        actor=actor,
+        area_code=task.incident.area_code,
         before={"status": before} if before else None,
-        after={"status": task.status, "incident_id": task.incident_id, "team_id": task.team_id,
-               **extra},
+        after={
+            "status": task.status,
+            "incident_id": task.incident_id,
+            "team_id": task.team_id,
+            **extra,
+        },
     )
 
 
@@ -102,11 +120,16 @@ def _offer(incident: Incident, team_id: int, *, actor: User | None, attempt: int
         set_incident_status(incident, IncidentStatus.DISPATCHED, actor=actor)
     _task_audit("task.offered", task, actor, None, deadline=task.ack_deadline.isoformat())
     box = outbox()
-    box.emit(names.TEAM, names.TASK_OFFERED, {"task": offered_task_view(task)},
-             [names.team_room(team.id)])
+    box.emit(
+        names.TEAM,
+        names.TASK_OFFERED,
+        {"task": offered_task_view(task)},
+        [names.team_room(team.id)],
+    )
     _announce_task(task)
-    box.enqueue("dispatch.jobs.expire_task", task.id, at=task.ack_deadline,
-                job_id=f"expire-{task.id}")
+    box.enqueue(
+        "dispatch.jobs.expire_task", task.id, at=task.ack_deadline, job_id=f"expire-{task.id}"
+    )
     return task
 
 
@@ -119,8 +142,11 @@ def dispatch_team(user: User, incident_id: int, team_id: int) -> dict[str, Any]:
         raise NotFound("no such team", field="team_id")
     if not can_dispatch(user, team, incident):
         raise Forbidden("this team is outside your jurisdiction", field="team_id")
-    if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED,
-                           IncidentStatus.CANCELLED):
+    if incident.status in (
+        IncidentStatus.RESOLVED,
+        IncidentStatus.CLOSED,
+        IncidentStatus.CANCELLED,
+    ):
         raise InvalidTransition(f"incident is {incident.status}", field="incident_id")
     task = _offer(incident, team_id, actor=user, attempt=1)
     return {"task": task_view(task)}
@@ -130,26 +156,30 @@ def _cascade(task: Task, *, actor: User | None) -> Task | None:
     """Offer the incident to the next recommended team that has not been tried."""
     incident = task.incident
     if not task.cascade or task.attempt >= MAX_CASCADE:
-        return _back_to_open(incident, actor)
-    tried = {t.team_id for t in db.session.scalars(
-        db.select(Task).where(Task.incident_id == incident.id))}
+        _back_to_open(incident, actor)
+        return None
+    tried = {
+        t.team_id
+        for t in db.session.scalars(db.select(Task).where(Task.incident_id == incident.id))
+    }
     for candidate in candidate_teams(incident, user=None, exclude=tried, limit=5):
         try:
             with db.session.begin_nested():
-                return _offer(incident, candidate["team_id"], actor=None,
-                              attempt=task.attempt + 1)
+                return _offer(incident, candidate["team_id"], actor=None, attempt=task.attempt + 1)
         except Unavailable:
             continue
-    return _back_to_open(incident, actor)
+    _back_to_open(incident, actor)
+    return None
 
 
 def _back_to_open(incident: Incident, actor: User | None) -> None:
-    live = db.session.scalar(db.select(Task.id).where(
-        Task.incident_id == incident.id, Task.status.in_(LIVE_TASK_STATUSES)).limit(1))
-    if live is None and incident.status in (IncidentStatus.DISPATCHED,
-                                            IncidentStatus.ACKNOWLEDGED):
+    live = db.session.scalar(
+        db.select(Task.id)
+        .where(Task.incident_id == incident.id, Task.status.in_(LIVE_TASK_STATUSES))
+        .limit(1)
+    )
+    if live is None and incident.status in (IncidentStatus.DISPATCHED, IncidentStatus.ACKNOWLEDGED):
         set_incident_status(incident, IncidentStatus.OPEN, actor=actor)
-    return None
 
 
 def _end_offer(task: Task, status: str, *, actor: User | None, **extra: Any) -> None:
@@ -188,16 +218,20 @@ def decline_task(user: User, task_id: int, reason: str) -> dict[str, Any]:
 @use_case
 def update_task_status(user: User, task_id: int, status: str) -> dict[str, Any]:
     task = check_team_leader(user, db.session.get(Task, task_id))
-    if not task.can_transition_to(status) or status in (TaskStatus.DECLINED,
-                                                         TaskStatus.TIMED_OUT):
-        raise InvalidTransition(f"task cannot go from {task.status} to {status}",
-                                field="status")
+    if not task.can_transition_to(status) or status in (TaskStatus.DECLINED, TaskStatus.TIMED_OUT):
+        raise InvalidTransition(f"task cannot go from {task.status} to {status}", field="status")
     _move(task, status, actor=user)
     if status == TaskStatus.COMPLETED:
         task.ended_at = utcnow()
-        live = db.session.scalar(db.select(Task.id).where(
-            Task.incident_id == task.incident_id, Task.id != task.id,
-            Task.status.in_(LIVE_TASK_STATUSES)).limit(1))
+        live = db.session.scalar(
+            db.select(Task.id)
+            .where(
+                Task.incident_id == task.incident_id,
+                Task.id != task.id,
+                Task.status.in_(LIVE_TASK_STATUSES),
+            )
+            .limit(1)
+        )
         if live is None:
             set_incident_status(task.incident, IncidentStatus.RESOLVED, actor=user)
     return {"task": task_view(task)}
@@ -224,8 +258,9 @@ def time_out_task(task_id: int) -> dict[str, Any] | None:
     if task is None or task.status != TaskStatus.OFFERED:
         return None
     if utcnow() < task.ack_deadline:
-        outbox().enqueue("dispatch.jobs.expire_task", task.id, at=task.ack_deadline,
-                         job_id=f"expire-{task.id}")
+        outbox().enqueue(
+            "dispatch.jobs.expire_task", task.id, at=task.ack_deadline, job_id=f"expire-{task.id}"
+        )
         return None
     _end_offer(task, TaskStatus.TIMED_OUT, actor=None)
     nxt = _cascade(task, actor=None)
@@ -233,8 +268,11 @@ def time_out_task(task_id: int) -> dict[str, Any] | None:
 
 
 def overdue_task_ids() -> list[int]:
-    stmt = db.select(Task.id).where(Task.status == TaskStatus.OFFERED,
-                                     Task.ack_deadline < utcnow()).limit(1000)
+    stmt = (
+        db.select(Task.id)
+        .where(Task.status == TaskStatus.OFFERED, Task.ack_deadline < utcnow())
+        .limit(1000)
+    )
     return list(db.session.scalars(stmt))
 
 
@@ -246,10 +284,20 @@ def update_team_position(user: User, data: TeamPosition) -> dict[str, Any]:
         raise NotFound("you do not lead a team")
     team.lat, team.lon = data.lat, data.lon
     team.position_at = data.at or utcnow()
-    audit("team.position", "team", team.id, actor=user, area_code=team.area_code,
-          after={"lat": data.lat, "lon": data.lon})
-    outbox().emit(names.OPERATOR, names.TEAM_UPDATED, {"team": team_view(team)},
-                  names.area_rooms(team.area_code))
+    audit(
+        "team.position",
+        "team",
+        team.id,
+        actor=user,
+        area_code=team.area_code,
+        after={"lat": data.lat, "lon": data.lon},
+    )
+    outbox().emit(
+        names.OPERATOR,
+        names.TEAM_UPDATED,
+        {"team": team_view(team)},
+        names.area_rooms(team.area_code),
+    )
     return {"team": team_view(team)}
 
 
@@ -269,13 +317,17 @@ def leader_team(user: User) -> Team:
 def current_task(user: User) -> dict[str, Any] | None:
     """The leader's live task, if any, with what the phone needs to act on it."""
     team = leader_team(user)
-    task = db.session.scalar(db.select(Task).where(
-        Task.team_id == team.id, Task.status.in_(LIVE_TASK_STATUSES)).order_by(Task.id.desc()))
+    task = db.session.scalar(
+        db.select(Task)
+        .where(Task.team_id == team.id, Task.status.in_(LIVE_TASK_STATUSES))
+        .order_by(Task.id.desc())
+    )
     return offered_task_view(task) if task else None
 
 
-def list_teams(user: User, *, kind: str | None = None, status: str | None = None,
-               limit: int = 5000) -> list[dict[str, Any]]:
+def list_teams(
+    user: User, *, kind: str | None = None, status: str | None = None, limit: int = 5000
+) -> list[dict[str, Any]]:
     from .access import OPERATOR_ROLES
 
     require_role(user, OPERATOR_ROLES)

@@ -58,8 +58,8 @@ class Outbox:
 
     def publish(self) -> None:
         # Imported here: publishing needs the app's Socket.IO and Redis, the services don't.
-        from ..realtime import broadcast
         from ..queue import enqueue
+        from ..realtime import broadcast
 
         for item in self.emits:
             broadcast.send(item.namespace, item.event, item.payload, item.rooms)

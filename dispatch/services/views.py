@@ -13,7 +13,12 @@ def iso(value: datetime | None) -> str | None:
 
 
 def user_view(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "role": user.role, "area_code": user.area_code}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "area_code": user.area_code,
+    }
 
 
 def report_view(report: Report, *, with_informant: bool = False) -> dict[str, Any]:

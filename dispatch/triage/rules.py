@@ -33,7 +33,11 @@ BASE_RISK: dict[str, int] = {
 SEVERITY_WEIGHT = {1: -10, 2: 0, 3: 10, 4: 20}
 
 SIGNALS: list[tuple[str, int, tuple[str, ...]]] = [
-    ("casualties", 20, ("受伤", "伤亡", "死亡", "昏迷", "被困", "失踪", "injured", "dead", "trapped")),
+    (
+        "casualties",
+        20,
+        ("受伤", "伤亡", "死亡", "昏迷", "被困", "失踪", "injured", "dead", "trapped"),
+    ),
     ("vulnerable", 8, ("老人", "儿童", "孕妇", "残疾", "elderly", "child", "pregnant")),
     ("fire", 15, ("起火", "着火", "冒烟", "火灾", "fire", "smoke")),
     ("flood", 12, ("洪水", "积水", "决堤", "漫堤", "flood")),
@@ -108,9 +112,7 @@ def score_report(report: TriageInput) -> TriageResult:
     text = report.text.lower()
     hint: str | None = None
     for signal, points, phrases in SIGNALS:
-        found = [
-            p for p in phrases if (i := text.find(p.lower())) >= 0 and not _negated(text, i)
-        ]
+        found = [p for p in phrases if (i := text.find(p.lower())) >= 0 and not _negated(text, i)]
         if found:
             score += points
             reasons.append({"rule": signal, "words": found, "points": points})
