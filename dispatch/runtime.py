@@ -180,7 +180,8 @@ def serve(host: str, port: int, *, instance_path: Path) -> int:
     supervisor = Supervisor()
     try:
         if not env.get("REDIS_URL"):
-            env["REDIS_URL"] = supervisor.start_redis(instance_path)
+            # One Redis per port, so two instances can share an instance folder.
+            env["REDIS_URL"] = supervisor.start_redis(instance_path / f"redis-{port}")
             supervisor.spawn("worker", [sys.executable, "-m", "dispatch.cli", "worker"], env)
             print(f"embedded Redis at {env['REDIS_URL']}; RQ worker started", flush=True)
         supervisor.spawn("web", gunicorn_args(host, port), env)

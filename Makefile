@@ -1,0 +1,46 @@
+# Gridwatch: `make run` serves the demo, `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run test bench lint install install-test clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "Gridwatch needs Python >= 3.11: run 'make PYTHON=python3.11 …'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+include assets.mk
+
+install: $(VENV)/.installed-run assets translations
+
+install-test: install $(VENV)/.installed-test
+
+run: install
+	$(BIN)/gridwatch db upgrade
+	$(BIN)/gridwatch seed-demo-if-empty
+	exec $(BIN)/gridwatch serve
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest --doctest-modules grid dispatch/triage dispatch/recommend.py tests
+
+bench: install-test
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor
