@@ -4,33 +4,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-EMERGENCY_CATEGORIES = (
-    "fire",
-    "flood",
-    "landslide",
-    "earthquake",
-    "traffic_accident",
-    "building_collapse",
-    "missing_person",
-    "medical",
-    "hazmat",
-    "other_emergency",
-)
-SOCIAL_CATEGORIES = (
-    "dispute",
-    "petition",
-    "public_opinion",
-    "veteran_hardship",
-    "safety_hazard",
-    "family_misfortune",
-    "other",
-)
-CATEGORIES = EMERGENCY_CATEGORIES + SOCIAL_CATEGORIES
 
 Category = Literal[
     "fire",
@@ -51,6 +28,9 @@ Category = Literal[
     "family_misfortune",
     "other",
 ]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+EMERGENCY_CATEGORIES = CATEGORIES[: CATEGORIES.index("other_emergency") + 1]
+SOCIAL_CATEGORIES = CATEGORIES[len(EMERGENCY_CATEGORIES) :]
 
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]

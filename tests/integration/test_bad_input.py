@@ -12,13 +12,6 @@ from tests.conftest import Server
 from tests.integration.clients import Recorder
 
 
-@pytest.fixture
-def informant(server: Server):
-    client = Recorder(server.url, "/informant", server.token("informant"))
-    yield client
-    client.close()
-
-
 def count_reports(server: Server) -> int:
     return len(server.api("GET", "/api/reports?limit=5000", "operator").json())
 

@@ -6,8 +6,6 @@ import threading
 import uuid
 from typing import Any
 
-import pytest
-
 from tests.conftest import Server
 from tests.integration.clients import Recorder
 
@@ -24,27 +22,6 @@ def report(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
-
-
-@pytest.fixture
-def informant(server: Server):
-    client = Recorder(server.url, "/informant", server.token("informant"))
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def operator(server: Server):
-    client = Recorder(server.url, "/operator", server.token("operator"))
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def leader(server: Server):
-    client = Recorder(server.url, "/team", server.token("leader"))
-    yield client
-    client.close()
 
 
 def ark_team_id(server: Server) -> int:
