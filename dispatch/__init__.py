@@ -102,7 +102,11 @@ def _configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        from .services.uow import in_unit_of_work
+
+        # A unit of work takes the write lock up front: a deferred transaction that reads
+        # and then writes fails at once if another process committed in between.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if in_unit_of_work() else "BEGIN")
 
 
 __all__ = ["create_app", "socketio"]

@@ -96,6 +96,98 @@ def locate_command(lat: float, lon: float, as_json: bool) -> None:
         click.echo(f"flags: {', '.join(result['flags'])}")
 
 
+@click.command("import-grid")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--level",
+    type=click.Choice(["city", "county", "township", "village", "cell"]),
+    default=None,
+    help="Level of every feature (default: read from each code).",
+)
+@click.option("--code-prop", default="code", show_default=True)
+@click.option("--name-prop", default="name", show_default=True)
+@click.option("--parent-prop", default=None, help="Property naming the parent (cross-checked).")
+@click.option("--crs", type=click.Choice(["wgs84", "gcj02"]), default="wgs84", show_default=True)
+@click.option(
+    "--tolerance-m",
+    default=50.0,
+    show_default=True,
+    help="Slivers thinner than this (metres) are not overlaps or gaps.",
+)
+@with_appcontext
+def import_grid_command(
+    file: Path,
+    level: str | None,
+    code_prop: str,
+    name_prop: str,
+    parent_prop: str | None,
+    crs: str,
+    tolerance_m: float,
+) -> None:
+    """Import a GeoJSON FeatureCollection of areas: all of it, or nothing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    import grid
+
+    from .services import gridio
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        step = bar.add_task(f"checking {file.name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(step, description="writing areas", completed=done, total=total)
+
+        try:
+            result = gridio.import_grid(
+                file,
+                level=level,
+                code_prop=code_prop,
+                name_prop=name_prop,
+                parent_prop=parent_prop,
+                crs=crs,
+                tolerance_m=tolerance_m,
+                progress=advance,
+            )
+        except grid.GridError as exc:
+            bar.stop()
+            for warning in exc.warnings:
+                console.print(f"warning: {warning}", markup=False)
+            for problem in exc.problems:
+                console.print(f"error: {problem}", markup=False)
+            raise click.ClickException(
+                f"{file}: {len(exc.problems)} problem(s); nothing was imported"
+            ) from None
+    for warning in result.warnings:
+        console.print(f"warning: {warning}", markup=False)
+    derived = f"; derived {', '.join(result.derived)} from its counties" if result.derived else ""
+    click.echo(
+        f"imported {result.areas} areas from {file}: {result.inserted} new, "
+        f"{result.updated} updated{derived}"
+    )
+
+
+@click.command("export-grid")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--level", type=click.Choice(["city", "county", "township", "village", "cell"]), default=None
+)
+@click.option("--area", default=None, help="Only this area's part of the grid.")
+@with_appcontext
+def export_grid_command(file: Path, level: str | None, area: str | None) -> None:
+    """Write the grid (or a level or area of it) as a GeoJSON FeatureCollection."""
+    from .services import gridio
+
+    collection = gridio.export_grid(level=level, area=area)
+    file.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
+    click.echo(f"wrote {len(collection['features'])} areas to {file}")
+
+
 @click.group("users")
 def users_group() -> None:
     """Manage users."""
@@ -140,6 +232,8 @@ def register_flask_commands(app: Flask) -> None:
         seed_demo_command,
         seed_if_empty_command,
         locate_command,
+        import_grid_command,
+        export_grid_command,
         users_group,
     ):
         app.cli.add_command(command)

@@ -25,6 +25,7 @@ from grid.demo import (
 )
 from grid.errors import GridError
 from grid.geojson import dump_geojson, load_geojson
+from grid.hierarchy import HierarchyReport, check_hierarchy
 from grid.index import CellIndex
 
 __all__ = [
@@ -35,9 +36,11 @@ __all__ = [
     "Area",
     "CellIndex",
     "GridError",
+    "HierarchyReport",
     "ancestor_prefixes",
     "ancestors",
     "bd09_to_wgs84",
+    "check_hierarchy",
     "county_info",
     "dump_geojson",
     "gcj02_to_wgs84",

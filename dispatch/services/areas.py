@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from grid.codes import jurisdiction_prefix
 
 from ..errors import NotFound
 from ..extensions import db
-from ..models import Area
+from ..models import Area, utcnow
 from .uow import audit, use_case
 
 SNAP_MAX_M = 200.0
@@ -149,9 +149,20 @@ def list_areas(
     return {"type": "FeatureCollection", "features": features}
 
 
+CHUNK = 5000
+
+
 @use_case
-def save_areas(areas: Sequence[grid.Area], *, actor: Any = None) -> int:
-    """Insert or update areas (parents before children); one audit event for the batch."""
+def save_areas(
+    areas: Sequence[grid.Area],
+    *,
+    actor: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
+    """Insert or update areas (parents before children); one audit event for the batch.
+
+    Returns (inserted, updated).
+    """
     order = {lvl: i for i, lvl in enumerate(grid.codes.LEVELS)}
     existing = set(db.session.scalars(db.select(Area.code)))
     rows_new: list[dict[str, Any]] = []
@@ -171,12 +182,17 @@ def save_areas(areas: Sequence[grid.Area], *, actor: Any = None) -> int:
             "min_lat": lat_min,
             "max_lon": lon_max,
             "max_lat": lat_max,
+            "updated_at": utcnow(),
         }
         (rows_old if area.code in existing else rows_new).append(row)
-    if rows_new:
-        db.session.execute(db.insert(Area), rows_new)
-    if rows_old:
-        db.session.execute(db.update(Area), rows_old)
+    total, done = len(rows_new) + len(rows_old), 0
+    for rows, statement in ((rows_new, db.insert(Area)), (rows_old, db.update(Area))):
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            db.session.execute(statement, chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
     audit(
         "grid.imported",
         "grid",
@@ -185,4 +201,4 @@ def save_areas(areas: Sequence[grid.Area], *, actor: Any = None) -> int:
         after={"inserted": len(rows_new), "updated": len(rows_old)},
     )
     invalidate_index()
-    return len(rows_new) + len(rows_old)
+    return len(rows_new), len(rows_old)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,6 +82,44 @@ def outbox() -> Outbox:
     return current
 
 
+# SQLite allows one writer at a time. Writers wait for it here, cooperatively, instead of in
+# SQLite's busy handler: that one sleeps in C with growing back-off (up to 100 ms a nap),
+# which under gevent stalls every connection of the process, the lock holder included.
+# A thread lock orders the writers of this process; a file lock those of all processes
+# (the web server and the RQ worker) on the same database file.
+_SQLITE_WRITER = threading.Lock()
+_LOCK_FILES: dict[str, int] = {}
+
+
+@contextmanager
+def _sqlite_write_lock(database: str | None) -> Iterator[None]:
+    with _SQLITE_WRITER:
+        if not database or database == ":memory:":
+            yield
+            return
+        fd = _LOCK_FILES.get(database)
+        if fd is None:
+            fd = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            _LOCK_FILES[database] = fd
+        delay = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(delay)  # a gevent sleep in the web process
+                delay = min(delay * 2, 0.005)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def in_unit_of_work() -> bool:
+    """True while a unit of work runs: the engine then begins an IMMEDIATE transaction."""
+    return _current.get() is not None
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Outbox]:
     """Commit once at the outermost boundary, then publish; nested calls join it."""
@@ -86,22 +128,32 @@ def unit_of_work() -> Iterator[Outbox]:
         yield existing
         return
     box = Outbox()
-    token = _current.set(box)
-    try:
-        try:
-            yield box
-        finally:
-            _current.reset(token)
+    if db.session().in_transaction():
+        # End the read snapshot of earlier queries: the write starts from the newest state.
         db.session.commit()
-    except OperationalError as exc:
-        db.session.rollback()
-        log.warning("database unavailable: %s", exc)
-        raise TemporarilyUnavailable(
-            "the database is busy or unavailable; nothing was saved, please retry"
-        ) from exc
-    except BaseException:
-        db.session.rollback()
-        raise
+    engine = db.engine
+    lock = (
+        _sqlite_write_lock(engine.url.database)
+        if engine.dialect.name == "sqlite"
+        else contextlib.nullcontext()
+    )
+    with lock:
+        token = _current.set(box)
+        try:
+            try:
+                yield box
+            finally:
+                _current.reset(token)
+            db.session.commit()
+        except OperationalError as exc:
+            db.session.rollback()
+            log.warning("database unavailable: %s", exc)
+            raise TemporarilyUnavailable(
+                "the database is busy or unavailable; nothing was saved, please retry"
+            ) from exc
+        except BaseException:
+            db.session.rollback()
+            raise
     box.publish()
 
 

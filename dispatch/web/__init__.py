@@ -17,7 +17,7 @@ from ..services import auth
 
 bp = Blueprint("web", __name__)
 
-HOME_FOR_ROLE = {
+HOME_FOR_ROLE: dict[str, str] = {
     Role.INFORMANT: "web.informant",
     Role.TEAM_LEADER: "web.team",
     Role.OPERATOR: "web.operator",
@@ -53,31 +53,70 @@ def code_labels() -> dict[str, dict[str, str]]:
     """Every code a page shows, labelled; rendered once into the page for its script."""
     return {
         "category": category_labels(),
-        "risk": {"red": _("Red (I)"), "orange": _("Orange (II)"), "yellow": _("Yellow (III)"),
-                 "blue": _("Blue (IV)"), "": _("Not triaged")},
-        "severity": {"1": _("1 · low"), "2": _("2 · moderate"), "3": _("3 · serious"),
-                     "4": _("4 · critical")},
-        "report_status": {"new": _("New"), "triaged": _("Triaged"), "verified": _("Verified"),
-                          "dismissed": _("Dismissed"), "merged": _("Merged"),
-                          "promoted": _("In an incident")},
-        "incident_status": {"open": _("Open"), "dispatched": _("Dispatched"),
-                            "acknowledged": _("Acknowledged"), "on_scene": _("On scene"),
-                            "resolved": _("Resolved"), "closed": _("Closed"),
-                            "cancelled": _("Cancelled")},
-        "task_status": {"offered": _("Offered"), "acknowledged": _("Acknowledged"),
-                        "en_route": _("En route"), "on_scene": _("On scene"),
-                        "completed": _("Completed"), "declined": _("Declined"),
-                        "timed_out": _("Timed out"), "cancelled": _("Cancelled")},
-        "team_kind": {"professional_rescue": _("Professional rescue"),
-                      "volunteer": _("Volunteer team"), "mediation": _("Mediation"),
-                      "relief": _("Relief")},
-        "reason": {"category": _("Category"), "severity": _("Severity"),
-                   "casualties": _("Casualties"), "vulnerable": _("Vulnerable people"),
-                   "fire": _("Fire signs"), "flood": _("Flood signs"),
-                   "landslide": _("Landslide signs"), "crowd": _("Crowd or violence")},
-        "team_status": {"available": _("Available"), "dispatched": _("Dispatched"),
-                        "en_route": _("En route"), "on_scene": _("On scene"),
-                        "returning": _("Returning"), "off_duty": _("Off duty")},
+        "risk": {
+            "red": _("Red (I)"),
+            "orange": _("Orange (II)"),
+            "yellow": _("Yellow (III)"),
+            "blue": _("Blue (IV)"),
+            "": _("Not triaged"),
+        },
+        "severity": {
+            "1": _("1 · low"),
+            "2": _("2 · moderate"),
+            "3": _("3 · serious"),
+            "4": _("4 · critical"),
+        },
+        "report_status": {
+            "new": _("New"),
+            "triaged": _("Triaged"),
+            "verified": _("Verified"),
+            "dismissed": _("Dismissed"),
+            "merged": _("Merged"),
+            "promoted": _("In an incident"),
+        },
+        "incident_status": {
+            "open": _("Open"),
+            "dispatched": _("Dispatched"),
+            "acknowledged": _("Acknowledged"),
+            "on_scene": _("On scene"),
+            "resolved": _("Resolved"),
+            "closed": _("Closed"),
+            "cancelled": _("Cancelled"),
+        },
+        "task_status": {
+            "offered": _("Offered"),
+            "acknowledged": _("Acknowledged"),
+            "en_route": _("En route"),
+            "on_scene": _("On scene"),
+            "completed": _("Completed"),
+            "declined": _("Declined"),
+            "timed_out": _("Timed out"),
+            "cancelled": _("Cancelled"),
+        },
+        "team_kind": {
+            "professional_rescue": _("Professional rescue"),
+            "volunteer": _("Volunteer team"),
+            "mediation": _("Mediation"),
+            "relief": _("Relief"),
+        },
+        "reason": {
+            "category": _("Category"),
+            "severity": _("Severity"),
+            "casualties": _("Casualties"),
+            "vulnerable": _("Vulnerable people"),
+            "fire": _("Fire signs"),
+            "flood": _("Flood signs"),
+            "landslide": _("Landslide signs"),
+            "crowd": _("Crowd or violence"),
+        },
+        "team_status": {
+            "available": _("Available"),
+            "dispatched": _("Dispatched"),
+            "en_route": _("En route"),
+            "on_scene": _("On scene"),
+            "returning": _("Returning"),
+            "off_duty": _("Off duty"),
+        },
     }
 
 
@@ -149,16 +188,23 @@ def informant() -> Any:
 
 def _informant_cell(user: User) -> dict[str, Any] | None:
     """The informant's cell and its centre: the fallback position when GPS is unavailable."""
-    code = db.session.scalar(
-        db.select(InformantAssignment.cell_code)
-        .where(InformantAssignment.user_id == user.id, InformantAssignment.ended_at.is_(None))
-        .order_by(InformantAssignment.id.desc())
-    ) or user.area_code
+    code = (
+        db.session.scalar(
+            db.select(InformantAssignment.cell_code)
+            .where(InformantAssignment.user_id == user.id, InformantAssignment.ended_at.is_(None))
+            .order_by(InformantAssignment.id.desc())
+        )
+        or user.area_code
+    )
     area = db.session.get(Area, code) if code else None
     if area is None:
         return None
-    return {"code": area.code, "name": area.name,
-            "lat": round(area.centroid_lat, 6), "lon": round(area.centroid_lon, 6)}
+    return {
+        "code": area.code,
+        "name": area.name,
+        "lat": round(area.centroid_lat, 6),
+        "lon": round(area.centroid_lon, 6),
+    }
 
 
 @bp.get("/team")

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run` (`make bench`). See docs/benchmarks.md."""
