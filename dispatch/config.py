@@ -82,6 +82,7 @@ class Settings:
             "GRIDWATCH_TOKEN_HOURS": self.token_hours,
             "GRIDWATCH_SWEEP_INTERVAL_S": self.sweep_interval_s,
             "BABEL_DEFAULT_LOCALE": "zh",
+            "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "dispatch" / "translations"),
             "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
