@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import shapely
 from rich.console import Console
 from rich.progress import Progress
 from werkzeug.security import generate_password_hash
@@ -78,9 +79,14 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
     password_hash = generate_password_hash(DEMO_PASSWORD)
 
     teams: list[dict[str, Any]] = []
+    # Squads are based at their county seat (the real DataV centre); 方舟救援队 downtown.
+    seats = {c.code: shapely.Point(c.lon, c.lat) for c in grid.county_info()}
+    downtown = shapely.Point(grid.LANZHOU_CENTER_LON + 0.004, grid.LANZHOU_CENTER_LAT - 0.003)
     for name, caps, home in PROFESSIONAL_SQUADS:
-        centre = counties[home].geometry.representative_point()
-        teams.append(_team(name, "professional_rescue", caps, grid.CITY_CODE, centre, 24))
+        base = downtown if name == "方舟救援队" else seats[home]
+        if not counties[home].geometry.contains(base):
+            base = counties[home].geometry.representative_point()
+        teams.append(_team(name, "professional_rescue", caps, grid.CITY_CODE, base, 24))
     for village in by_level["village"]:
         teams.append(
             _team(

@@ -60,13 +60,10 @@ def import_grid(
     )
     in_file = {a.code for a in areas}
     parents = {a.parent_code for a in areas if a.parent_code} - in_file
-    rows = (
-        db.session.scalars(
-            db.select(Area).where(db.or_(Area.code.in_(parents), Area.parent_code.in_(parents)))
-        )
-        if parents
-        else []
-    )
+    rows: list[Area] = []
+    if parents:
+        query = db.select(Area).where(db.or_(Area.code.in_(parents), Area.parent_code.in_(parents)))
+        rows = list(db.session.scalars(query))
     existing = {row.code: stored_area(row) for row in rows}
     report = grid.check_hierarchy(areas, existing, tolerance_m=tolerance_m)
     result.warnings += report.warnings

@@ -39,7 +39,8 @@ def create_incident(user: User, data: IncidentCreate) -> dict[str, Any]:
     first = reports[0]
     levels = [r.risk_level for r in reports if r.risk_level in RISK_ORDER]
     incident = Incident(
-        title=data.title or f"{first.category} · {first.text[:60]}".strip(" ·"),
+        # The pages label categories in the reader's language; the title is the report's words.
+        title=data.title or first.text[:60] or first.category,
         category=data.category or first.category,
         status=IncidentStatus.OPEN,
         risk_level=min(levels, key=RISK_ORDER.index) if levels else None,
