@@ -93,7 +93,7 @@ class EmbeddedRedis:
             port = free_port()
             args += ["--port", str(port), "--bind", "127.0.0.1"]
             self.url = f"redis://127.0.0.1:{port}/0"
-        self.process = subprocess.Popen(args, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(args, preexec_fn=_die_with_parent, start_new_session=True)
         import redis
 
         deadline = time.monotonic() + timeout
@@ -140,7 +140,11 @@ class Supervisor:
         return self.redis.start()
 
     def spawn(self, name: str, args: Sequence[str], env: dict[str, str]) -> None:
-        process = subprocess.Popen(list(args), env=env, preexec_fn=_die_with_parent)
+        # Its own session: a Ctrl-C at the terminal reaches only us, and we stop the
+        # children in order (web, worker, Redis), not all at once.
+        process = subprocess.Popen(
+            list(args), env=env, preexec_fn=_die_with_parent, start_new_session=True
+        )
         self.children.append((name, process))
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -164,10 +168,7 @@ class Supervisor:
 
     def stop(self) -> None:
         # The web server first (stop taking work), then the worker, then Redis.
-        for _, process in self.children:
-            if process.poll() is None:
-                process.terminate()
-        for _, process in self.children:
+        for _, process in reversed(self.children):
             stop_process(process)
         self.children.clear()
         if self.redis is not None:

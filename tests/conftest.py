@@ -129,6 +129,7 @@ def start_server(instance: Path, *, cells: int = 200, **extra_env: str) -> Serve
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as under a terminal
     )
     server = Server(f"http://127.0.0.1:{port}", env, instance, process, log)
     deadline = time.monotonic() + 60
