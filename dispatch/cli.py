@@ -157,14 +157,14 @@ def import_grid_command(
         except grid.GridError as exc:
             bar.stop()
             for warning in exc.warnings:
-                console.print(f"warning: {warning}", markup=False)
+                click.echo(f"warning: {warning}", err=True)
             for problem in exc.problems:
-                console.print(f"error: {problem}", markup=False)
+                click.echo(f"error: {problem}", err=True)
             raise click.ClickException(
                 f"{file}: {len(exc.problems)} problem(s); nothing was imported"
             ) from None
     for warning in result.warnings:
-        console.print(f"warning: {warning}", markup=False)
+        click.echo(f"warning: {warning}", err=True)
     derived = f"; derived {', '.join(result.derived)} from its counties" if result.derived else ""
     click.echo(
         f"imported {result.areas} areas from {file}: {result.inserted} new, "
@@ -223,6 +223,100 @@ def users_add_command(
     except GridwatchError as exc:
         raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
     click.echo(f"created user {user.username} (id {user.id}, {user.role}, area {user.area_code})")
+
+
+@users_group.command("assign")
+@click.argument("username")
+@click.argument("cell")
+@with_appcontext
+def users_assign_command(username: str, cell: str) -> None:
+    """Give an informant a cell (an earlier assignment ends; history is kept)."""
+    from .errors import GridwatchError
+    from .services import informants
+
+    try:
+        result = informants.assign_informant(None, username, cell)
+    except GridwatchError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{result['username']} now watches cell {result['cell_code']}")
+
+
+@users_group.command("unassign")
+@click.argument("username")
+@with_appcontext
+def users_unassign_command(username: str) -> None:
+    """End an informant's assignment; their cell is uncovered until someone takes it."""
+    from .errors import GridwatchError
+    from .services import informants
+
+    try:
+        informants.end_assignment(None, username)
+    except GridwatchError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{username} no longer watches a cell")
+
+
+@users_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--tokens-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write username,token for device enrolment (/informant?enroll=TOKEN).",
+)
+@click.option("--token-days", default=90, show_default=True, type=click.IntRange(1, 3650))
+@with_appcontext
+def users_import_command(file: Path, tokens_out: Path | None, token_days: int) -> None:
+    """Create many users from a CSV (username,password,role,area,cell,team): all or none.
+
+    An empty password makes an account that signs in only with its device token.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .services import auth, informants
+
+    rows, problems = informants.parse_users_csv(file.read_text(encoding="utf-8-sig"))
+    problems += informants.check_users_against_database(rows)
+    if problems:
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        raise click.ClickException(f"{file}: {len(problems)} problem(s); nobody was created")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        step = bar.add_task("hashing passwords", total=len(rows))
+        hashes = auth.hash_passwords(
+            [r["password"] for r in rows], progress=lambda n: bar.update(step, completed=n)
+        )
+        bar.update(step, description="writing users")
+        users = informants.create_users(rows, hashes)
+    click.echo(f"created {len(users)} users from {file}")
+    if tokens_out is not None:
+        with tokens_out.open("w", encoding="utf-8", newline="") as out:
+            out.write("username,token\n")
+            for user in users:
+                out.write(f"{user.username},{auth.issue_device_token(user, days=token_days)}\n")
+        click.echo(f"wrote {len(users)} device tokens to {tokens_out}")
+
+
+@users_group.command("token")
+@click.argument("username")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650))
+@with_appcontext
+def users_token_command(username: str, days: int) -> None:
+    """Print a device token: valid wherever a login token is, and for /informant?enroll=."""
+    from .extensions import db
+    from .models import User
+    from .services import auth
+
+    user = db.session.scalar(db.select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise click.ClickException(f"no active user {username!r}")
+    click.echo(auth.issue_device_token(user, days=days))
 
 
 def register_flask_commands(app: Flask) -> None:

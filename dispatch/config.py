@@ -40,6 +40,7 @@ class Settings:
     rate_limits: bool = True
     token_hours: int = 12
     sweep_interval_s: int = 15
+    coverage_days: int = 7
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -65,6 +66,7 @@ class Settings:
             rate_limits=_bool(env.get("GRIDWATCH_RATE_LIMITS"), True),
             token_hours=_int(env.get("GRIDWATCH_TOKEN_HOURS"), 12),
             sweep_interval_s=_int(env.get("GRIDWATCH_SWEEP_INTERVAL_S"), 15),
+            coverage_days=_int(env.get("GRIDWATCH_COVERAGE_DAYS"), 7),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -81,6 +83,7 @@ class Settings:
             "GRIDWATCH_RATE_LIMITS": self.rate_limits,
             "GRIDWATCH_TOKEN_HOURS": self.token_hours,
             "GRIDWATCH_SWEEP_INTERVAL_S": self.sweep_interval_s,
+            "GRIDWATCH_COVERAGE_DAYS": self.coverage_days,
             "BABEL_DEFAULT_LOCALE": "zh",
             "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "dispatch" / "translations"),
             "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",

@@ -195,6 +195,21 @@ class InformantAssignment(db.Model):  # type: ignore[name-defined,misc]
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
+class CheckIn(db.Model):  # type: ignore[name-defined,misc]
+    """An informant's one-tap "all quiet" (平安): proof of life for coverage."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    cell_code: Mapped[str | None] = mapped_column(String(15), index=True, default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+
+
 class Team(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "teams"
 

@@ -38,6 +38,19 @@ Id = Annotated[int, Field(ge=1, le=2**53)]
 MAX_TEXT = 2000
 
 
+def _real_number(value: object) -> object:
+    """A coordinate must be a finite number: not a string, not a bool (`true` is not 1.0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _optional_real_number(value: object) -> object:
+    return value if value is None else _real_number(value)
+
+
 class Payload(BaseModel):
     """Strict by default: unknown fields are refused, strings are not numbers."""
 
@@ -54,15 +67,7 @@ class ReportSubmit(Payload):
     occurred_at: datetime | None = None
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
 
-    @field_validator("lat", "lon", mode="before")
-    @classmethod
-    def _real_number(cls, value: object) -> object:
-        # bool is an int in Python; a coordinate of `true` is a client bug, not 1.0.
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("must be a number")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    _coordinates = field_validator("lat", "lon", mode="before")(_real_number)
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -113,7 +118,19 @@ class TeamPosition(Payload):
     lon: Longitude
     at: datetime | None = None
 
-    _real = field_validator("lat", "lon", mode="before")(ReportSubmit._real_number.__func__)  # type: ignore[attr-defined]
+    _coordinates = field_validator("lat", "lon", mode="before")(_real_number)
+
+
+class CheckInSubmit(Payload):
+    client_id: UUID
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+    _coordinates = field_validator("lat", "lon", mode="before")(_optional_real_number)
+
+
+class AssignmentChange(Payload):
+    cell_code: str = Field(pattern=r"^\d{15}$")
 
 
 class TokenRequest(Payload):

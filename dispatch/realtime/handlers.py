@@ -18,6 +18,7 @@ from ..errors import GridwatchError, Unauthorized, ValidationFailed, from_pydant
 from ..extensions import db
 from ..models import Role, User
 from ..schemas import (
+    CheckInSubmit,
     IncidentCreate,
     IncidentDispatch,
     ReportReview,
@@ -27,7 +28,7 @@ from ..schemas import (
     TaskStatusChange,
     TeamPosition,
 )
-from ..services import auth, incidents, reports, tasks
+from ..services import auth, incidents, informants, reports, tasks
 from . import names
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ def register(sio: SocketIO) -> None:
     def report_submit(user: User, data: ReportSubmit) -> dict[str, Any]:
         return reports.submit_report(user, data)
 
+    @event_handler(names.INFORMANT, CheckInSubmit)
+    def checkin_submit(user: User, data: CheckInSubmit) -> dict[str, Any]:
+        return informants.check_in(user, data)
+
     # /operator
     @event_handler(names.OPERATOR, ReportReview)
     def report_review(user: User, data: ReportReview) -> dict[str, Any]:
@@ -160,6 +165,7 @@ def register(sio: SocketIO) -> None:
 
     for namespace, event, handler in (
         (names.INFORMANT, names.REPORT_SUBMIT, report_submit),
+        (names.INFORMANT, names.CHECKIN_SUBMIT, checkin_submit),
         (names.OPERATOR, names.REPORT_REVIEW, report_review),
         (names.OPERATOR, names.INCIDENT_CREATE, incident_create),
         (names.OPERATOR, names.INCIDENT_DISPATCH, incident_dispatch),

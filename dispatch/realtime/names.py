@@ -9,6 +9,7 @@ OPERATOR = "/operator"
 TEAM = "/team"
 
 REPORT_SUBMIT = "report:submit"
+CHECKIN_SUBMIT = "checkin:submit"
 REPORT_UPDATED = "report:updated"
 REPORT_NEW = "report:new"
 REPORT_TRIAGED = "report:triaged"

@@ -37,14 +37,21 @@ def _cache() -> _IndexCache:
 
 
 def _grid_stamp() -> tuple[Any, ...]:
-    row = db.session.execute(
-        db.select(func.count(Area.code), func.max(Area.updated_at)).where(Area.level == "cell")
-    ).one()
+    row = db.session.execute(db.select(func.count(Area.code), func.max(Area.updated_at))).one()
     return (row[0], str(row[1]))
 
 
+def _lowest_level() -> str | None:
+    present = set(db.session.scalars(db.select(Area.level).distinct()))
+    for level in reversed(grid.LEVELS):
+        if level in present:
+            return level
+    return None
+
+
 def cell_index() -> grid.CellIndex:
-    """The process's locate index, rebuilt when the grid in the database changes."""
+    """The process's locate index over the lowest level stored (cells, once there are any),
+    rebuilt when the grid in the database changes."""
     cache = _cache()
     now = time.monotonic()
     if cache.index is not None and now - cache.checked_at < _CHECK_EVERY_S:
@@ -53,13 +60,14 @@ def cell_index() -> grid.CellIndex:
         stamp = _grid_stamp()
         cache.checked_at = now
         if cache.index is None or stamp != cache.stamp:
+            level = _lowest_level()
             rows = db.session.execute(
                 db.select(Area.code, Area.name, Area.parent_code, Area.geometry_wkb).where(
-                    Area.level == "cell"
+                    Area.level == level
                 )
             ).all()
             areas = [
-                grid.Area(code, name, "cell", parent, shapely.from_wkb(wkb))
+                grid.Area(code, name, str(level), parent, shapely.from_wkb(wkb))
                 for code, name, parent, wkb in rows
             ]
             cache.index = grid.CellIndex(areas)
@@ -74,7 +82,7 @@ def invalidate_index() -> None:
 
 
 def locate_point(lon: float, lat: float) -> tuple[str | None, list[str]]:
-    """The cell containing a point (or one a few metres away), and flags to show why."""
+    """The lowest area containing a point (or one a few metres away), and flags saying so."""
     index = cell_index()
     if len(index) == 0:
         return None, ["outside_grid"]
@@ -105,8 +113,10 @@ def area_chain(code: str) -> list[dict[str, Any]]:
 def locate(lat: float, lon: float) -> dict[str, Any]:
     code, flags = locate_point(lon, lat)
     if code is None:
-        raise NotFound("the point lies outside every cell")
-    return {"cell_code": code, "flags": flags, "areas": area_chain(code)}
+        raise NotFound("the point lies outside every area of the grid")
+    chain = area_chain(code)
+    cell = code if chain and chain[-1]["level"] == "cell" else None
+    return {"cell_code": cell, "code": code, "flags": flags, "areas": chain}
 
 
 def list_areas(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -36,6 +37,36 @@ def _password_matches(password_hash: str, password: str) -> bool:
         pool = gevent.get_hub().threadpool
         return bool(pool.apply(check_password_hash, (password_hash, password)))
     return check_password_hash(password_hash, password)
+
+
+def issue_device_token(user: User, *, days: int = 90) -> str:
+    """A long-lived token for one phone; revoked with the user's other tokens."""
+    return issue_token(user, seconds=days * 86400, kind="device")
+
+
+def hash_passwords(
+    passwords: list[str], *, progress: Callable[[int], None] | None = None
+) -> list[str]:
+    """Hash many passwords on every core; an empty one gives an unusable hash."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .informants import NO_PASSWORD
+
+    hashes = [NO_PASSWORD] * len(passwords)
+    todo = [(i, p) for i, p in enumerate(passwords) if p]
+    if len(todo) < 8:
+        for done, (i, p) in enumerate(todo, start=1):
+            hashes[i] = generate_password_hash(p)
+            if progress is not None:
+                progress(done)
+        return hashes
+    with ProcessPoolExecutor() as pool:
+        results = pool.map(generate_password_hash, [p for _, p in todo], chunksize=8)
+        for done, ((i, _), hashed) in enumerate(zip(todo, results, strict=True), start=1):
+            hashes[i] = hashed
+            if progress is not None and (done % 8 == 0 or done == len(todo)):
+                progress(done)
+    return hashes
 
 
 def _serializer() -> URLSafeSerializer:

@@ -164,7 +164,7 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
         users.append(_user("informant", "informant", centre_cell, password_hash, "演示信息员"))
     db.session.execute(db.insert(User), users)
 
-    ids = dict(db.session.execute(db.select(User.username, User.id)).tuples().all())
+    ids = dict(db.session.execute(db.select(User.username, User.id)).all())
     assignments = [
         {"user_id": ids[u["username"]], "cell_code": u["area_code"]}
         for u in users
@@ -178,7 +178,7 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
         username = "leader" if name == "方舟救援队" else f"leader-{team_id}"
         leaders.append(_user(username, "team_leader", area_code, password_hash, f"{name}队长"))
     db.session.execute(db.insert(User), leaders)
-    ids = dict(db.session.execute(db.select(User.username, User.id)).tuples().all())
+    ids = dict(db.session.execute(db.select(User.username, User.id)).all())
     for (team_id, _, _), leader in zip(team_rows, leaders, strict=True):
         db.session.execute(
             db.update(Team).where(Team.id == team_id).values(leader_id=ids[leader["username"]])

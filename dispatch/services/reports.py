@@ -16,6 +16,7 @@ from .access import OPERATOR_ROLES, check_read_report, require_role, within
 from .uow import IntegrityError, audit, outbox, use_case
 from .views import report_ack_view, report_view
 
+CELL_CODE_LENGTH = 15
 RISK_ORDER = {"red": 0, "orange": 1, "yellow": 2, "blue": 3}
 TRIAGE_SWEEP_AFTER_S = 10
 
@@ -51,7 +52,8 @@ def submit_report(user: User, data: ReportSubmit) -> dict[str, Any]:
 
 @use_case
 def _store_report(user: User, data: ReportSubmit, client_id: str) -> Report:
-    cell_code, flags = areas.locate_point(data.lon, data.lat)
+    code, flags = areas.locate_point(data.lon, data.lat)
+    cell_code = code if code is not None and len(code) == CELL_CODE_LENGTH else None
     report = Report(
         client_id=client_id,
         informant_id=user.id,
@@ -64,7 +66,7 @@ def _store_report(user: User, data: ReportSubmit, client_id: str) -> Report:
         occurred_at=data.occurred_at,
         received_at=utcnow(),
         cell_code=cell_code,
-        area_code=cell_code or areas.city_code(),
+        area_code=code or areas.city_code(),
         status=ReportStatus.NEW,
         flags=flags,
         reasons=[],

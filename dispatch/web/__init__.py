@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+import segno
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 
 from ..errors import GridwatchError
-from ..extensions import db
-from ..models import Area, InformantAssignment, Role, User
-from ..services import auth
+from ..extensions import login_manager
+from ..models import Role
+from ..services import auth, informants
 
 bp = Blueprint("web", __name__)
 
@@ -181,30 +183,48 @@ def operator() -> Any:
 
 
 @bp.get("/informant")
-@login_required
 def informant() -> Any:
-    return _page("informant.html", {Role.INFORMANT}, cell=_informant_cell(current_user))
+    token = request.args.get("enroll")
+    if token:
+        # A phone enrolled from a QR code: elderly informants never type a password.
+        try:
+            user = auth.user_from_token(token)
+        except GridwatchError:
+            return render_template("login.html", error="bad_enrolment"), 401
+        if user.role != Role.INFORMANT:
+            abort(403)
+        login_user(user, remember=True)
+        return redirect(url_for("web.informant"))
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return _page("informant.html", {Role.INFORMANT}, cell=informants.current_cell(current_user))
 
 
-def _informant_cell(user: User) -> dict[str, Any] | None:
-    """The informant's cell and its centre: the fallback position when GPS is unavailable."""
-    code = (
-        db.session.scalar(
-            db.select(InformantAssignment.cell_code)
-            .where(InformantAssignment.user_id == user.id, InformantAssignment.ended_at.is_(None))
-            .order_by(InformantAssignment.id.desc())
-        )
-        or user.area_code
-    )
-    area = db.session.get(Area, code) if code else None
-    if area is None:
-        return None
-    return {
-        "code": area.code,
-        "name": area.name,
-        "lat": round(area.centroid_lat, 6),
-        "lon": round(area.centroid_lon, 6),
-    }
+@bp.get("/admin")
+@login_required
+def admin() -> Any:
+    """Coverage per unit, and enrolment QR codes for informants' phones."""
+    if current_user.role not in {Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR}:
+        abort(403)
+    area = request.args.get("area") or None
+    if area is not None and (not area.isdigit() or len(area) > 15):
+        area = None
+    try:
+        figures = informants.coverage(current_user, area)
+    except GridwatchError as exc:
+        abort(exc.status)
+    enrol = None
+    username = (request.args.get("enrol") or "").strip()[:64]
+    if username and current_user.role == Role.ADMIN:
+        try:
+            token = informants.enrolment_token(current_user, username)
+        except GridwatchError as exc:
+            enrol = {"username": username, "error": exc.message}
+        else:
+            link = url_for("web.informant", enroll=token, _external=True)
+            qr = segno.make(link, error="m").svg_inline(scale=5, dark="#0b3d91")
+            enrol = {"username": username, "link": link, "qr": Markup(qr)}
+    return render_template("admin.html", figures=figures, enrol=enrol, user=current_user)
 
 
 @bp.get("/team")
