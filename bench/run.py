@@ -36,6 +36,8 @@ from typing import IO, Any, cast
 from rich.console import Console
 from rich.table import Table
 
+from bench.grid_bench import bench_grid
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
 HOST = "127.0.0.1"
@@ -628,6 +630,7 @@ def _print_phases(summaries: dict[str, dict[str, Any]], check: dict[str, Any]) -
 
 BENCHMARKS: dict[str, Callable[[bool, Path], dict[str, dict[str, Any]]]] = {
     "ingest": bench_ingest,
+    "grid": bench_grid,
 }
 
 

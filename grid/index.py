@@ -91,14 +91,12 @@ class CellIndex:
         """
         if not (math.isfinite(lon) and math.isfinite(lat)):
             return None
-        candidates = self._tree.query(shapely.Point(lon, lat))
-        if candidates.size == 0:
+        # One call into GEOS: the tree filters by box and tests the polygons it found.
+        hits = self._tree.query(shapely.Point(lon, lat), predicate="intersects")
+        if hits.size == 0:
             return None
-        candidates.sort()  # index order is code order: the first hit is the lowest code
-        hits = shapely.intersects_xy(self._geoms[candidates], lon, lat)
-        if not hits.any():
-            return None
-        return str(self._codes[candidates[np.argmax(hits)]])
+        # Index order is code order: on a shared border the lowest code wins.
+        return str(self._codes[hits.min() if hits.size > 1 else hits[0]])
 
     def locate_many(self, lons: ArrayLike, lats: ArrayLike) -> NDArray[np.object_]:
         """Vectorised :meth:`locate`.
@@ -125,10 +123,7 @@ class CellIndex:
         finite = np.isfinite(x) & np.isfinite(y)
         points = np.full(x.size, None, dtype=object)
         points[finite] = shapely.points(x[finite], y[finite])
-        point_idx, area_idx = self._tree.query(points)
-        hits = shapely.intersects_xy(self._geoms[area_idx], x[point_idx], y[point_idx])
-        point_idx = point_idx[hits]
-        area_idx = area_idx[hits]
+        point_idx, area_idx = self._tree.query(points, predicate="intersects")
         best = np.full(x.size, len(self), dtype=np.int64)
         np.minimum.at(best, point_idx, area_idx)
         found = best < len(self)

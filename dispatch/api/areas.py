@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
+from flask import Response, jsonify, request
 
 from ..errors import ValidationFailed
 from ..schemas import AreaQuery, LocateQuery
@@ -23,12 +23,14 @@ def list_areas() -> Any:
             bbox = []
         if len(bbox) != 4:
             raise ValidationFailed("bbox is west,south,east,north", field="bbox")
-    response = jsonify(
-        areas.list_areas(level=q.level, parent=q.parent, bbox=bbox, tolerance=q.tolerance)
+    body, etag = areas.areas_geojson(
+        level=q.level, parent=q.parent, bbox=bbox, tolerance=q.tolerance
     )
+    response = Response(body, mimetype="application/geo+json")
+    response.set_etag(etag)
     response.cache_control.private = True
-    response.cache_control.max_age = 300
-    return response
+    response.cache_control.max_age = 60
+    return response.make_conditional(request)
 
 
 @bp.get("/areas/locate")

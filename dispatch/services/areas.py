@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import shapely
 from flask import current_app
 from sqlalchemy import func
@@ -119,16 +123,62 @@ def locate(lat: float, lon: float) -> dict[str, Any]:
     return {"cell_code": cell, "code": code, "flags": flags, "areas": chain}
 
 
-def list_areas(
+def grid_version() -> tuple[Any, ...]:
+    """A stamp that changes when the stored grid changes (checked at most every 30 s)."""
+    cell_index()
+    stamp = _cache().stamp
+    return stamp if stamp is not None else ()
+
+
+GEOJSON_CACHE_SIZE = 256
+
+
+def _bbox_key(bbox: Sequence[float] | None) -> tuple[float, ...] | None:
+    """Round a map's view outward to 0.01°, so a small pan hits the same cached answer."""
+    if bbox is None:
+        return None
+    west, south, east, north = bbox
+    return (
+        math.floor(west * 100) / 100,
+        math.floor(south * 100) / 100,
+        math.ceil(east * 100) / 100,
+        math.ceil(north * 100) / 100,
+    )
+
+
+def areas_geojson(
     *,
     level: str | None = None,
     parent: str | None = None,
     bbox: Sequence[float] | None = None,
     tolerance: float = 0.0,
     limit: int = 20_000,
-) -> dict[str, Any]:
-    """Areas as a GeoJSON FeatureCollection, simplified for the map's zoom."""
-    query = db.select(Area)
+) -> tuple[bytes, str]:
+    """Areas as GeoJSON bytes and an ETag; answers are cached until the grid changes."""
+    key = (grid_version(), level, parent, _bbox_key(bbox), round(tolerance, 7), limit)
+    etag = hashlib.sha1(repr(key).encode()).hexdigest()
+    cache: OrderedDict[str, bytes] = current_app.extensions.setdefault(
+        "gridwatch_geojson", OrderedDict()
+    )
+    body = cache.get(etag)
+    if body is not None:
+        cache.move_to_end(etag)
+        return body, etag
+    body = _render_geojson(level, parent, _bbox_key(bbox), tolerance, limit)
+    cache[etag] = body
+    while len(cache) > GEOJSON_CACHE_SIZE:
+        cache.popitem(last=False)
+    return body, etag
+
+
+def _render_geojson(
+    level: str | None,
+    parent: str | None,
+    bbox: Sequence[float] | None,
+    tolerance: float,
+    limit: int,
+) -> bytes:
+    query = db.select(Area.code, Area.name, Area.level, Area.parent_code, Area.geometry_wkb)
     if level is not None:
         query = query.where(Area.level == level)
     if parent is not None:
@@ -138,25 +188,28 @@ def list_areas(
         query = query.where(
             Area.max_lon >= west, Area.min_lon <= east, Area.max_lat >= south, Area.min_lat <= north
         )
-    features = []
-    for area in db.session.scalars(query.order_by(Area.code).limit(limit)):
-        geometry = shapely.from_wkb(area.geometry_wkb)
-        if tolerance > 0:
-            geometry = shapely.simplify(geometry, tolerance, preserve_topology=True)
-        features.append(
-            {
-                "type": "Feature",
-                "id": area.code,
-                "geometry": shapely.geometry.mapping(geometry),
-                "properties": {
-                    "code": area.code,
-                    "name": area.name,
-                    "level": area.level,
-                    "parent_code": area.parent_code,
-                },
-            }
+    rows = db.session.execute(query.order_by(Area.code).limit(limit)).all()
+    # Whole arrays through GEOS at once: parse, simplify, write GeoJSON.
+    geometries = shapely.from_wkb([row[4] for row in rows])
+    if tolerance > 0:
+        geometries = shapely.simplify(geometries, tolerance, preserve_topology=True)
+    shapes = shapely.to_geojson(geometries) if rows else []
+    features = [
+        b'{"type":"Feature","id":%s,"geometry":%s,"properties":%s}'
+        % (
+            orjson.dumps(code),
+            shape.encode(),
+            orjson.dumps({"code": code, "name": name, "level": lvl, "parent_code": parent_code}),
         )
-    return {"type": "FeatureCollection", "features": features}
+        for (code, name, lvl, parent_code, _), shape in zip(rows, shapes, strict=True)
+    ]
+    return b'{"type":"FeatureCollection","features":[' + b",".join(features) + b"]}"
+
+
+def list_areas(**kwargs: Any) -> dict[str, Any]:
+    """Areas as a parsed GeoJSON FeatureCollection (see :func:`areas_geojson`)."""
+    body, _ = areas_geojson(**kwargs)
+    return dict(orjson.loads(body))
 
 
 CHUNK = 5000
