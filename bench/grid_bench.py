@@ -51,9 +51,7 @@ def bench_grid(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
     # Bulk: the index's answer (a code per point) against raw Shapely from the same
     # coordinates: make the points, query the tree (pairs only, no codes, no tie-break).
     ours = _median_of(3, lambda: index.locate_many(lons, lats))
-    bare = _median_of(
-        3, lambda: raw.query(shapely.points(lons, lats), predicate="intersects")
-    )
+    bare = _median_of(3, lambda: raw.query(shapely.points(lons, lats), predicate="intersects"))
     results = {"grid_locate_many_points_per_s": _figure(n / ours, n / bare, "points/s", 0)}
 
     # One point at a time, as a report arrives.

@@ -34,22 +34,28 @@ def test_levels_parents_and_bbox(client: FlaskClient) -> None:
     assert codes(client.get("/api/areas?level=cell&bbox=1.2,0.2,2.5,0.8")) == CELLS[1:3]
     county = client.get("/api/areas?level=county").get_json(force=True)["features"][0]
     assert county["geometry"]["type"] == "Polygon"
-    assert county["properties"] == {"code": "620102", "name": "城关区", "level": "county",
-                                    "parent_code": "620100"}
+    assert county["properties"] == {
+        "code": "620102",
+        "name": "城关区",
+        "level": "county",
+        "parent_code": "620100",
+    }
 
 
 def test_repeat_answers_are_cached_and_conditional(client: FlaskClient) -> None:
     first = client.get("/api/areas?level=cell&tolerance=0.001")
     assert first.status_code == 200 and first.headers["ETag"]
-    again = client.get("/api/areas?level=cell&tolerance=0.001",
-                       headers={"If-None-Match": first.headers["ETag"]})
+    again = client.get(
+        "/api/areas?level=cell&tolerance=0.001", headers={"If-None-Match": first.headers["ETag"]}
+    )
     assert again.status_code == 304
     other = client.get("/api/areas?level=village&tolerance=0.001")
     assert other.headers["ETag"] != first.headers["ETag"]
 
 
-@pytest.mark.parametrize("query", ["level=planet", "bbox=1,2,3", "tolerance=-1", "parent=abc",
-                                   "tolerance=nan"])
+@pytest.mark.parametrize(
+    "query", ["level=planet", "bbox=1,2,3", "tolerance=-1", "parent=abc", "tolerance=nan"]
+)
 def test_bad_queries(client: FlaskClient, query: str) -> None:
     response = client.get(f"/api/areas?{query}")
     assert response.status_code == 422
@@ -59,7 +65,6 @@ def test_bad_queries(client: FlaskClient, query: str) -> None:
 def test_locate(client: FlaskClient) -> None:
     found = client.get("/api/areas/locate?lat=0.5&lon=2.5").get_json()
     assert found["cell_code"] == CELLS[2]
-    assert [a["level"] for a in found["areas"]] == ["city", "county", "township", "village",
-                                                     "cell"]
+    assert [a["level"] for a in found["areas"]] == ["city", "county", "township", "village", "cell"]
     assert client.get("/api/areas/locate?lat=50&lon=50").status_code == 404
     assert client.get("/api/areas/locate?lat=x&lon=1").status_code == 422
