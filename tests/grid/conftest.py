@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ SHARED_GEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "geo"
 def shared_geo() -> Path:
     """The project's reference data directory (outside the repo, next to it)."""
     if not SHARED_GEO.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide ../shared beside the repository: {SHARED_GEO} is missing")
         pytest.skip(f"reference data not found at {SHARED_GEO}")
     return SHARED_GEO
 
