@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.grid_bench import bench_grid
+from bench.triage_bench import bench_triage
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
@@ -631,6 +632,7 @@ def _print_phases(summaries: dict[str, dict[str, Any]], check: dict[str, Any]) -
 BENCHMARKS: dict[str, Callable[[bool, Path], dict[str, dict[str, Any]]]] = {
     "ingest": bench_ingest,
     "grid": bench_grid,
+    "triage": bench_triage,
 }
 
 

@@ -320,7 +320,10 @@ def users_token_command(username: str, days: int) -> None:
 
 
 def register_flask_commands(app: Flask) -> None:
+    from .triage.cli import triage_group
+
     for command in (
+        triage_group,
         serve_command,
         worker_command,
         seed_demo_command,

@@ -55,6 +55,13 @@ class Unavailable(GridwatchError):
     status = 409
 
 
+class Claimed(GridwatchError):
+    """Another operator holds the claim on this queue entry."""
+
+    code = "claimed"
+    status = 409
+
+
 class RateLimited(GridwatchError):
     code = "rate_limited"
     status = 429

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from .extensions import db
-from .services import reports, tasks
+from .services import followups, reports, tasks, triage
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def job(func: Callable[P, R]) -> Callable[P, R]:
 
 @job
 def triage_report(report_id: int) -> dict[str, Any] | None:
-    return reports.triage_report(report_id)
+    return triage.triage_report(report_id)
 
 
 @job
@@ -44,10 +44,23 @@ def sweep() -> dict[str, int]:
     """Pick up work whose job was lost: untriaged reports, offers past their deadline."""
     untriaged = reports.untriaged_report_ids()
     for report_id in untriaged:
-        reports.triage_report(report_id)
+        triage.triage_report(report_id)
     overdue = tasks.overdue_task_ids()
     for task_id in overdue:
         tasks.time_out_task(task_id)
-    if untriaged or overdue:
-        log.info("sweep: triaged %d, timed out %d", len(untriaged), len(overdue))
-    return {"triaged": len(untriaged), "timed_out": len(overdue)}
+    escalated = triage.escalate_overdue()
+    festival = followups.open_festival_followups()
+    if untriaged or overdue or escalated or festival:
+        log.info(
+            "sweep: triaged %d, timed out %d, escalated %d, festival follow-ups %d",
+            len(untriaged),
+            len(overdue),
+            escalated,
+            festival,
+        )
+    return {
+        "triaged": len(untriaged),
+        "timed_out": len(overdue),
+        "escalated": escalated,
+        "festival_followups": festival,
+    }

@@ -261,6 +261,41 @@ class Report(db.Model):  # type: ignore[name-defined,misc]
     incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id"), default=None, index=True
     )
+    # Reports of one event form a cluster, shown as one queue entry: its head.
+    cluster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reports.id"), default=None, index=True
+    )
+    cluster_size: Mapped[int] = mapped_column(Integer, default=1)
+    # An operator's expiring claim, so two operators do not work the same report.
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class FollowUp(db.Model):  # type: ignore[name-defined,misc]
+    """A talk the station owes a veteran (the "five must-talks", 五个必谈)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        Index("ix_followups_station_status", "station_code", "status"),
+        # One follow-up per report, and one per veteran and festival: jobs may run twice.
+        Index("uq_followup_origin", "origin", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(80))
+    station_code: Mapped[str] = mapped_column(String(15))
+    reason: Mapped[str] = mapped_column(String(32))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), default=None)
+    veteran_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    festival: Mapped[str | None] = mapped_column(String(32), default=None)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Incident(db.Model):  # type: ignore[name-defined,misc]

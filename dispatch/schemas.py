@@ -84,6 +84,10 @@ class ReportReview(Payload):
     note: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
+class ReportRef(Payload):
+    report_id: Id
+
+
 class IncidentCreate(Payload):
     report_ids: list[Id] = Field(min_length=1, max_length=200)
     title: str | None = Field(default=None, max_length=200)

@@ -32,4 +32,13 @@ def _http_error(exc: HTTPException) -> Any:
     return jsonify(error={"code": code, "message": exc.description}), exc.code
 
 
-from . import areas, auth, health, incidents, informants, reports, teams  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    areas,
+    auth,
+    followups,
+    health,
+    incidents,
+    informants,
+    reports,
+    teams,
+)

@@ -34,6 +34,16 @@ def review(report_id: int) -> Any:
     return jsonify(ok=True, **reports.review_report(caller(), validate(ReportReview, data)))
 
 
+@bp.post("/reports/<int:report_id>/claim")
+def claim(report_id: int) -> Any:
+    return jsonify(ok=True, **reports.claim_report(caller(), report_id))
+
+
+@bp.post("/reports/<int:report_id>/release")
+def release(report_id: int) -> Any:
+    return jsonify(ok=True, **reports.release_report(caller(), report_id))
+
+
 @bp.get("/triage")
 def triage() -> Any:
     return jsonify(reports.triage_queue(caller()))

@@ -21,6 +21,7 @@ from ..schemas import (
     CheckInSubmit,
     IncidentCreate,
     IncidentDispatch,
+    ReportRef,
     ReportReview,
     ReportSubmit,
     TaskDecline,
@@ -138,6 +139,14 @@ def register(sio: SocketIO) -> None:
     def report_review(user: User, data: ReportReview) -> dict[str, Any]:
         return reports.review_report(user, data)
 
+    @event_handler(names.OPERATOR, ReportRef)
+    def report_claim(user: User, data: ReportRef) -> dict[str, Any]:
+        return reports.claim_report(user, data.report_id)
+
+    @event_handler(names.OPERATOR, ReportRef)
+    def report_release(user: User, data: ReportRef) -> dict[str, Any]:
+        return reports.release_report(user, data.report_id)
+
     @event_handler(names.OPERATOR, IncidentCreate)
     def incident_create(user: User, data: IncidentCreate) -> dict[str, Any]:
         return incidents.create_incident(user, data)
@@ -167,6 +176,8 @@ def register(sio: SocketIO) -> None:
         (names.INFORMANT, names.REPORT_SUBMIT, report_submit),
         (names.INFORMANT, names.CHECKIN_SUBMIT, checkin_submit),
         (names.OPERATOR, names.REPORT_REVIEW, report_review),
+        (names.OPERATOR, names.REPORT_CLAIM, report_claim),
+        (names.OPERATOR, names.REPORT_RELEASE, report_release),
         (names.OPERATOR, names.INCIDENT_CREATE, incident_create),
         (names.OPERATOR, names.INCIDENT_DISPATCH, incident_dispatch),
         (names.TEAM, names.TASK_ACK, task_ack),

@@ -27,7 +27,18 @@ RISK_ORDER = ("red", "orange", "yellow", "blue")
 @use_case
 def create_incident(user: User, data: IncidentCreate) -> dict[str, Any]:
     require_role(user, DISPATCH_ROLES)
-    reports = [check_read_report(user, db.session.get(Report, rid)) for rid in data.report_ids]
+    chosen = [check_read_report(user, db.session.get(Report, rid)) for rid in data.report_ids]
+    # A queue entry stands for its whole cluster: the incident takes every member.
+    members = list(
+        db.session.scalars(
+            db.select(Report).where(
+                Report.cluster_id.in_([r.id for r in chosen]),
+                Report.incident_id.is_(None),
+                Report.status.in_(("new", "triaged")),
+            )
+        )
+    )
+    reports = chosen + [m for m in members if m.id not in {r.id for r in chosen}]
     for report in reports:
         if report.incident_id is not None:
             raise InvalidTransition(
@@ -77,7 +88,11 @@ def create_incident(user: User, data: IncidentCreate) -> dict[str, Any]:
         incident.id,
         actor=user,
         area_code=incident.area_code,
-        after={"status": "open", "report_ids": data.report_ids, "category": incident.category},
+        after={
+            "status": "open",
+            "report_ids": [r.id for r in reports],
+            "category": incident.category,
+        },
     )
     db.session.refresh(incident)
     announce_incident(incident)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import InvalidTransition, NotFound, ValidationFailed
+from sqlalchemy import case
+
+from ..errors import Claimed, InvalidTransition, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Report, ReportStatus, Role, User, utcnow
 from ..realtime import names
 from ..schemas import ReportQuery, ReportReview, ReportSubmit
-from ..triage import TriageInput, score_report
 from . import areas
 from .access import OPERATOR_ROLES, check_read_report, require_role, within
+from .triage import UNREVIEWED, tell_informant
 from .uow import IntegrityError, audit, outbox, use_case
-from .views import report_ack_view, report_view
+from .views import iso, report_ack_view, report_view
 
 CELL_CODE_LENGTH = 15
 RISK_ORDER = {"red": 0, "orange": 1, "yellow": 2, "blue": 3}
@@ -92,89 +94,146 @@ def _duplicate(user: User, report: Report) -> dict[str, Any]:
     return {"report": report_ack_view(report), "duplicate": True}
 
 
-@use_case
-def triage_report(report_id: int) -> dict[str, Any] | None:
-    """Score a report by the rules; running it twice changes nothing more."""
-    report = db.session.get(Report, report_id, with_for_update=True)
-    if report is None or report.status != ReportStatus.NEW:
-        return None
-    result = score_report(TriageInput(report.category, report.text, report.severity))
-    report.risk_score = result.risk_score
-    report.risk_level = result.risk_level
-    report.reasons = result.reasons
-    report.category_hint = result.category_hint
-    report.status = ReportStatus.TRIAGED
-    report.triaged_at = utcnow()
-    audit(
-        "report.triaged",
-        "report",
-        report.id,
-        area_code=report.area_code,
-        before={"status": "new"},
-        after={"status": "triaged", **result.as_dict()},
-    )
-    box = outbox()
-    box.emit(
-        names.OPERATOR,
-        names.REPORT_TRIAGED,
-        {
-            "id": report.id,
-            "risk_level": report.risk_level,
-            "risk_score": report.risk_score,
-            "reasons": report.reasons,
-            "category_hint": report.category_hint,
-        },
-        names.area_rooms(report.area_code),
-    )
-    _tell_informant(report)
-    return result.as_dict()
+CLAIM_SECONDS = 90
 
 
-def _tell_informant(report: Report) -> None:
-    if report.informant_id is not None:
-        outbox().emit(
-            names.INFORMANT,
-            names.REPORT_UPDATED,
-            {"id": report.id, "status": report.status, "risk_level": report.risk_level},
-            [names.user_room(report.informant_id)],
-        )
+def _claim_free_or_mine(user: User, now: datetime) -> Any:
+    return db.or_(
+        Report.claimed_by.is_(None), Report.claimed_until < now, Report.claimed_by == user.id
+    )
 
 
 @use_case
-def review_report(user: User, data: ReportReview) -> dict[str, Any]:
+def claim_report(user: User, report_id: int) -> dict[str, Any]:
+    """An expiring lock on a queue entry, so two operators do not work the same report."""
     require_role(user, {Role.OPERATOR, Role.ADMIN})
-    report = check_read_report(user, db.session.get(Report, data.report_id))
-    if report.status not in (ReportStatus.NEW, ReportStatus.TRIAGED):
+    report = check_read_report(user, db.session.get(Report, report_id))
+    if report.status not in UNREVIEWED:
         raise InvalidTransition(f"report is already {report.status}", field="report_id")
-    before = {"status": report.status}
-    if data.action == "verify":
-        report.status = ReportStatus.VERIFIED
-    elif data.action == "dismiss":
-        report.status = ReportStatus.DISMISSED
-    else:
-        if data.into_report_id is None or data.into_report_id == report.id:
-            raise ValidationFailed("merge needs another report", field="into_report_id")
-        check_read_report(user, db.session.get(Report, data.into_report_id))
-        report.status = ReportStatus.MERGED
-        report.merged_into_id = data.into_report_id
-    report.reviewed_at = utcnow()
-    report.reviewed_by = user.id
+    now = utcnow()
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    # One conditional UPDATE: of two operators claiming at once, the database picks one.
+    taken = db.session.execute(
+        db.update(Report)
+        .where(
+            Report.id == report.id, Report.status.in_(UNREVIEWED), _claim_free_or_mine(user, now)
+        )
+        .values(claimed_by=user.id, claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.refresh(report)
+        raise Claimed(
+            "another operator is working on this report",
+            field="report_id",
+            claimed_by=report.claimed_by,
+            claimed_until=iso(report.claimed_until),
+        )
     audit(
-        f"report.{data.action}",
+        "report.claimed",
         "report",
         report.id,
         actor=user,
         area_code=report.area_code,
-        before=before,
-        after={"status": report.status, "note": data.note, "into": data.into_report_id},
+        after={"until": until.isoformat()},
     )
+    _announce_claim(report.id, report.area_code, user.id, until)
+    return {"report_id": report.id, "claimed_by": user.id, "claimed_until": iso(until)}
+
+
+@use_case
+def release_report(user: User, report_id: int) -> dict[str, Any]:
+    require_role(user, {Role.OPERATOR, Role.ADMIN})
+    report = check_read_report(user, db.session.get(Report, report_id))
+    if report.claimed_by == user.id:
+        report.claimed_by = None
+        report.claimed_until = None
+        audit("report.released", "report", report.id, actor=user, area_code=report.area_code)
+        _announce_claim(report.id, report.area_code, None, None)
+    return {"report_id": report.id, "claimed_by": None, "claimed_until": None}
+
+
+def _announce_claim(
+    report_id: int, area_code: str, user_id: int | None, until: datetime | None
+) -> None:
     outbox().emit(
         names.OPERATOR,
-        names.REPORT_UPDATED,
-        {"report": report_view(report)},
-        names.area_rooms(report.area_code),
+        names.REPORT_CLAIMED,
+        {"id": report_id, "claimed_by": user_id, "claimed_until": iso(until)},
+        names.area_rooms(area_code),
     )
-    _tell_informant(report)
+
+
+@use_case
+def review_report(user: User, data: ReportReview) -> dict[str, Any]:
+    """Verify, dismiss (with a reason) or merge a queue entry and the rest of its cluster."""
+    require_role(user, {Role.OPERATOR, Role.ADMIN})
+    report = check_read_report(user, db.session.get(Report, data.report_id))
+    if report.status not in UNREVIEWED:
+        raise InvalidTransition(f"report is already {report.status}", field="report_id")
+    if data.action == "dismiss" and not (data.note or "").strip():
+        raise ValidationFailed("say why the report is dismissed", field="note")
+    into = None
+    if data.action == "merge":
+        if data.into_report_id is None or data.into_report_id == report.id:
+            raise ValidationFailed("merge needs another report", field="into_report_id")
+        into = check_read_report(user, db.session.get(Report, data.into_report_id))
+    status = {
+        "verify": ReportStatus.VERIFIED,
+        "dismiss": ReportStatus.DISMISSED,
+        "merge": ReportStatus.MERGED,
+    }[data.action]
+    now = utcnow()
+    # The status change is conditional on the claim: a rival's review fails here, not later.
+    done = db.session.execute(
+        db.update(Report)
+        .where(
+            Report.id == report.id, Report.status.in_(UNREVIEWED), _claim_free_or_mine(user, now)
+        )
+        .values(
+            status=status,
+            reviewed_at=now,
+            reviewed_by=user.id,
+            claimed_by=None,
+            claimed_until=None,
+            merged_into_id=into.id if into else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise Claimed("another operator is working on this report", field="report_id")
+    db.session.refresh(report)
+    members = list(
+        db.session.scalars(
+            db.select(Report).where(Report.cluster_id == report.id, Report.status.in_(UNREVIEWED))
+        )
+    )
+    for member in members:
+        member.status = status
+        member.reviewed_at = now
+        member.reviewed_by = user.id
+    for changed in [report, *members]:
+        audit(
+            f"report.{data.action}",
+            "report",
+            changed.id,
+            actor=user,
+            area_code=changed.area_code,
+            before={"status": "triaged"},
+            after={
+                "status": status,
+                "note": data.note,
+                "into": data.into_report_id,
+                "cluster_head": report.id if changed is not report else None,
+            },
+        )
+        outbox().emit(
+            names.OPERATOR,
+            names.REPORT_UPDATED,
+            {"report": report_view(changed)},
+            names.area_rooms(changed.area_code),
+        )
+        tell_informant(changed)
     return {"report": report_view(report)}
 
 
@@ -207,28 +266,27 @@ def list_reports(user: User, query: ReportQuery) -> list[dict[str, Any]]:
 
 
 def triage_queue(user: User, limit: int = 500) -> list[dict[str, Any]]:
-    """Unreviewed reports in the user's area: most dangerous first, then oldest."""
+    """Unreviewed entries in the user's area, one per cluster: untriaged first (their risk
+    is not known yet), then most dangerous, then oldest."""
     require_role(user, OPERATOR_ROLES)
     from grid.codes import jurisdiction_prefix
 
+    danger = case(
+        (Report.status == ReportStatus.NEW, -1),
+        *((Report.risk_level == level, rank) for level, rank in RISK_ORDER.items()),
+        else_=4,
+    )
     stmt = (
         db.select(Report)
         .where(
-            Report.status.in_([ReportStatus.NEW, ReportStatus.TRIAGED]),
+            Report.status.in_(UNREVIEWED),
+            Report.cluster_id.is_(None),
             Report.area_code.startswith(jurisdiction_prefix(user.area_code)),
         )
-        .order_by(Report.received_at)
+        .order_by(danger, Report.risk_score.desc(), Report.received_at, Report.id)
         .limit(limit)
     )
-    reports = list(db.session.scalars(stmt))
-    reports.sort(
-        key=lambda r: (
-            RISK_ORDER.get(r.risk_level or "", -1 if r.status == ReportStatus.NEW else 4),
-            -(r.risk_score or 0),
-            r.received_at,
-        )
-    )
-    return [report_view(r, with_informant=True) for r in reports]
+    return [report_view(r, with_informant=True) for r in db.session.scalars(stmt)]
 
 
 def untriaged_report_ids(older_than_s: int = TRIAGE_SWEEP_AFTER_S) -> list[int]:

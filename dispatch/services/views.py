@@ -42,6 +42,12 @@ def report_view(report: Report, *, with_informant: bool = False) -> dict[str, An
         "flags": report.flags or [],
         "received_at": iso(report.received_at),
         "incident_id": report.incident_id,
+        "cluster_id": report.cluster_id,
+        "cluster_size": report.cluster_size,
+        "claimed_by": report.claimed_by,
+        "claimed_until": iso(report.claimed_until),
+        "review_due_at": iso(report.review_due_at),
+        "escalated_at": iso(report.escalated_at),
     }
     if with_informant:
         view["informant_id"] = report.informant_id

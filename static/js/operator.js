@@ -162,11 +162,31 @@
     return r.risk_level ? (RISK_RANK[r.risk_level] !== undefined ? RISK_RANK[r.risk_level] : 4) : -1;
   }
   function compare(a, b) {
-    return rank(a) - rank(b) || String(a.received_at).localeCompare(String(b.received_at)) || a.id - b.id;
+    return rank(a) - rank(b) || (b.risk_score || 0) - (a.risk_score || 0) ||
+      String(a.received_at).localeCompare(String(b.received_at)) || a.id - b.id;
   }
+  function claimedByOther(r) {
+    return r.claimed_by && r.claimed_by !== cfg.user_id && r.claimed_until &&
+      new Date(r.claimed_until).getTime() > Date.now();
+  }
+  function dueText(iso) {
+    var left = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
+    var abs = Math.abs(left), mm = Math.floor(abs / 60), ss = abs % 60;
+    var clock = mm + ":" + (ss < 10 ? "0" : "") + ss;
+    return { text: GW.fmt(left >= 0 ? t.review_in : t.review_overdue, { time: clock }), late: left < 0 };
+  }
+  function tickDeadlines() {
+    queue.querySelectorAll("[data-due]").forEach(function (node) {
+      var due = dueText(node.getAttribute("data-due"));
+      node.textContent = due.text;
+      node.classList.toggle("overdue", due.late);
+    });
+  }
+  setInterval(tickDeadlines, 1000);
 
   function reportNode(r, withActions) {
-    var attrs = { class: "report", "data-report-id": r.id, "data-risk-level": r.risk_level || "", "data-status": r.status };
+    var attrs = { class: "report" + (claimedByOther(r) ? " is-claimed" : "") + (r.escalated_at ? " is-escalated" : ""),
+      "data-report-id": r.id, "data-risk-level": r.risk_level || "", "data-status": r.status };
     var node = el("li", attrs);
     var head = el("div", { class: "report-head" });
     if (withActions) {
@@ -177,6 +197,7 @@
     head.appendChild(riskBadge(r.risk_level));
     head.appendChild(el("span", { class: "report-cat", text: cat(r.category) }));
     if (r.severity) head.appendChild(el("span", { class: "muted", text: t.severity + " " + r.severity }));
+    if (r.cluster_size > 1) head.appendChild(el("span", { class: "cluster-count", "data-cluster-size": r.cluster_size, text: GW.fmt(t.reports_n, { n: r.cluster_size }) }));
     head.appendChild(el("span", { class: "code", text: "#" + r.id }));
     node.appendChild(head);
     if (r.text) node.appendChild(el("p", { class: "report-text", text: r.text }));
@@ -186,6 +207,12 @@
     ]);
     if (typeof r.risk_score === "number") meta.appendChild(el("span", { text: t.score + " " + r.risk_score }));
     if (r.flags && r.flags.length) meta.appendChild(el("span", { class: "warn", text: t.flags + ": " + r.flags.join(", ") }));
+    if (r.review_due_at) {
+      var due = dueText(r.review_due_at);
+      meta.appendChild(el("span", { class: "due" + (due.late ? " overdue" : ""), "data-due": r.review_due_at, text: due.text }));
+    }
+    if (r.escalated_at) meta.appendChild(el("span", { class: "warn", text: t.escalated }));
+    if (claimedByOther(r)) meta.appendChild(el("span", { class: "claimed", text: t.claimed_other }));
     node.appendChild(meta);
     if (r.reasons && r.reasons.length) {
       node.appendChild(el("ul", { class: "reasons" }, r.reasons.map(function (reason) {
@@ -214,7 +241,8 @@
 
   function upsertReport(r, alertIfRed) {
     if (!r || typeof r.id !== "number") return;
-    if (!QUEUE_STATUSES[r.status]) { removeReport(r.id); return; }
+    // A cluster member is not an entry of its own: its head stands for it.
+    if (!QUEUE_STATUSES[r.status] || r.cluster_id) { removeReport(r.id); return; }
     var before = reports.get(r.id);
     if (before && before.risk_level && !r.risk_level) {
       // report:new can arrive after report:triaged (they come from different processes).
@@ -271,13 +299,19 @@
     var id = Number(item.getAttribute("data-report-id"));
     var button = event.target.closest("button[data-action]");
     if (!button) {
-      if (!event.target.closest("input")) focusReport(id, true);
+      if (!event.target.closest("input")) { focusReport(id, true); claim(id); }
       return;
     }
     var action = button.getAttribute("data-action");
     if (action === "incident") { createIncident([id]); return; }
+    var review = { report_id: id, action: action };
+    if (action === "dismiss") {
+      var reason = window.prompt(t.dismiss_reason, "");
+      if (reason === null || !reason.trim()) return;
+      review.note = reason.trim();
+    }
     button.disabled = true;
-    socket.emit("report:review", { report_id: id, action: action }, function (ack) {
+    socket.emit("report:review", review, function (ack) {
       button.disabled = false;
       if (ack && ack.ok) {
         if (ack.report) upsertReport(ack.report, false); else removeReport(id);
@@ -288,6 +322,12 @@
       }
     });
   });
+  function claim(id) {
+    socket.emit("report:claim", { report_id: id }, function (ack) {
+      if (ack && ack.ok) return;
+      say(queueMsg, "#" + id + ": " + errorText(ack), true);
+    });
+  }
   createSelected.addEventListener("click", function () {
     if (selected.size) createIncident(Array.from(selected));
   });
@@ -528,7 +568,9 @@
       }
       var next = Object.assign({}, r, {
         risk_level: p.risk_level, risk_score: p.risk_score, reasons: p.reasons || r.reasons,
-        category_hint: p.category_hint, status: r.status === "new" ? "triaged" : r.status
+        category_hint: p.category_hint, status: r.status === "new" ? "triaged" : r.status,
+        cluster_id: p.cluster_id || null, cluster_size: p.cluster_size || r.cluster_size,
+        review_due_at: p.review_due_at || r.review_due_at
       });
       upsertReport(next, true);
     });
@@ -539,6 +581,19 @@
       var r = p && p.report;
       if (!r) return;
       if (QUEUE_STATUSES[r.status]) upsertReport(r, true); else removeReport(r.id);
+    });
+    renderQueue();
+  });
+  socket.on("report:claimed", function (payload) {
+    GW.asList(payload).forEach(function (p) {
+      var r = p && reports.get(p.id);
+      if (r) upsertReport(Object.assign({}, r, { claimed_by: p.claimed_by, claimed_until: p.claimed_until }), false);
+    });
+    renderQueue();
+  });
+  socket.on("report:escalated", function (payload) {
+    GW.asList(payload).forEach(function (p) {
+      if (p && p.report) upsertReport(p.report, true);
     });
     renderQueue();
   });

@@ -27,7 +27,7 @@ def test_casualties_raise_risk_and_say_why() -> None:
     trapped = score_report(TriageInput("fire", "仓库冒烟，有人被困", 2))
     assert trapped.risk_score > plain.risk_score
     rules = {r["rule"] for r in trapped.reasons}
-    assert {"category", "severity", "casualties", "fire"} <= rules
+    assert {"category", "severity", "casualties", "signal:fire"} <= rules
     words = next(r["words"] for r in trapped.reasons if r["rule"] == "casualties")
     assert "被困" in words
 

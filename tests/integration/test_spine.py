@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+import shapely
+
+import grid
 from tests.conftest import Server
 from tests.integration.clients import Recorder
 
 CENTRE = {"lat": 36.0611, "lon": 103.8343}  # Lanzhou's centre, in the demo informant's cell
+
+
+def _places_in_chengguan() -> Iterator[dict[str, float]]:
+    """Places in 城关区 of the demo grid, 2.5 km apart: reports of different tests never
+    form one cluster, and the county's operator sees them all."""
+    county = next(a.geometry for a in grid.generate_lanzhou(cells=200) if a.code == "620102")
+    west, south, east, north = county.bounds
+    for lat in np.arange(south, north, 0.025):
+        for lon in np.arange(west, east, 0.03):
+            if county.contains(shapely.Point(lon, lat).buffer(0.005)):
+                yield {"lat": float(lat), "lon": float(lon)}
+
+
+_places = _places_in_chengguan()
+
+
+def somewhere() -> dict[str, float]:
+    return next(_places)
 
 
 def report(**overrides: Any) -> dict[str, Any]:
@@ -18,7 +41,7 @@ def report(**overrides: Any) -> dict[str, Any]:
         "category": "fire",
         "text": "仓库起火，有人被困",
         "severity": 4,
-        **CENTRE,
+        **somewhere(),
     }
     data.update(overrides)
     return data

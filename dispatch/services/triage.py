@@ -1,0 +1,286 @@
+"""Triage: score each report by the rule set, join it to its cluster, set its review
+deadline, open the must-talk follow-up, and escalate what nobody reviewed in time."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import func
+
+from ..extensions import db
+from ..models import FollowUp, Incident, Report, ReportStatus, User, utcnow
+from ..realtime import names
+from ..triage import ClusterItem, RuleSet, TriageInput, find_cluster, level_for_score, load_rules
+from .uow import audit, outbox, use_case
+from .views import iso, report_view
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+UNREVIEWED = (ReportStatus.NEW, ReportStatus.TRIAGED)
+OPEN_INCIDENT = ("open", "dispatched", "acknowledged", "on_scene")
+
+
+def current_rules() -> RuleSet:
+    """The rule set in force: GRIDWATCH_TRIAGE_RULES, or the one shipped with Gridwatch."""
+    return load_rules(current_app.config.get("GRIDWATCH_TRIAGE_RULES"))
+
+
+@use_case
+def triage_report(report_id: int) -> dict[str, Any] | None:
+    """Score a report by the rules; running it twice changes nothing more."""
+    report = db.session.get(Report, report_id, with_for_update=True)
+    if report is None or report.status != ReportStatus.NEW:
+        return None
+    rules = current_rules()
+    recent = 0
+    if report.cell_code is not None:
+        since = report.received_at - timedelta(hours=rules.cell_history.window_hours)
+        recent = (
+            db.session.scalar(
+                db.select(func.count(Report.id)).where(
+                    Report.cell_code == report.cell_code,
+                    Report.id != report.id,
+                    Report.received_at >= since,
+                    Report.received_at <= report.received_at,
+                )
+            )
+            or 0
+        )
+    hour = report.received_at.astimezone(LOCAL_TZ).hour
+    result = rules.score(
+        TriageInput(report.category, report.text, report.severity, hour=hour, recent_in_cell=recent)
+    )
+    now = utcnow()
+    report.risk_score = result.risk_score
+    report.risk_level = result.risk_level
+    report.reasons = result.reasons
+    report.category_hint = result.category_hint
+    report.status = ReportStatus.TRIAGED
+    report.triaged_at = now
+    report.review_due_at = report.received_at + rules.review_deadline(result.risk_level)
+    audit(
+        "report.triaged",
+        "report",
+        report.id,
+        area_code=report.area_code,
+        before={"status": "new"},
+        after={"status": "triaged", "rules": rules.version, **result.as_dict()},
+    )
+    root = _join_cluster(report, rules)
+    _open_must_talk(report, rules)
+    box = outbox()
+    box.emit(
+        names.OPERATOR,
+        names.REPORT_TRIAGED,
+        _triaged_payload(report),
+        names.area_rooms(report.area_code),
+    )
+    if root is not None:
+        box.emit(
+            names.OPERATOR,
+            names.REPORT_TRIAGED,
+            _triaged_payload(root),
+            names.area_rooms(root.area_code),
+        )
+    tell_informant(report)
+    return result.as_dict()
+
+
+def _triaged_payload(report: Report) -> dict[str, Any]:
+    return {
+        "id": report.id,
+        "risk_level": report.risk_level,
+        "risk_score": report.risk_score,
+        "reasons": report.reasons,
+        "category_hint": report.category_hint,
+        "cluster_id": report.cluster_id,
+        "cluster_size": report.cluster_size,
+        "incident_id": report.incident_id,
+        "review_due_at": iso(report.review_due_at),
+    }
+
+
+def tell_informant(report: Report) -> None:
+    if report.informant_id is not None:
+        outbox().emit(
+            names.INFORMANT,
+            names.REPORT_UPDATED,
+            {"id": report.id, "status": report.status, "risk_level": report.risk_level},
+            [names.user_room(report.informant_id)],
+        )
+
+
+def _join_cluster(report: Report, rules: RuleSet) -> Report | None:
+    """Attach the report to the open cluster (or incident) of the same event, if any.
+
+    Returns the cluster's head, whose size and risk rose, or None when it stands alone.
+    """
+    radius_m, window = rules.cluster_reach(report.category)
+    if radius_m <= 0:
+        return None
+    d_lat = radius_m / 111_000
+    d_lon = radius_m / (111_000 * max(0.2, math.cos(math.radians(report.lat))))
+    candidates = list(
+        db.session.scalars(
+            db.select(Report)
+            .where(
+                Report.id != report.id,
+                Report.received_at >= report.received_at - window,
+                Report.lat.between(report.lat - d_lat, report.lat + d_lat),
+                Report.lon.between(report.lon - d_lon, report.lon + d_lon),
+                db.or_(
+                    Report.status.in_(UNREVIEWED),
+                    db.and_(
+                        Report.status == ReportStatus.PROMOTED, Report.incident_id.is_not(None)
+                    ),
+                ),
+            )
+            .limit(500)
+        )
+    )
+    items = [ClusterItem(c.id, c.category, c.lat, c.lon, c.received_at) for c in candidates]
+    joined = find_cluster(
+        ClusterItem(report.id, report.category, report.lat, report.lon, report.received_at),
+        items,
+        rules,
+    )
+    if joined is None:
+        return None
+    member = next(c for c in candidates if c.id == joined)
+    root = db.session.get(Report, member.cluster_id) if member.cluster_id else member
+    if root is None:
+        return None
+    if root.incident_id is not None:
+        incident = db.session.get(Incident, root.incident_id)
+        if incident is not None and incident.status in OPEN_INCIDENT:
+            # A later report of an event already being handled joins its incident.
+            report.incident_id = incident.id
+            report.status = ReportStatus.PROMOTED
+            report.cluster_id = root.id
+            audit(
+                "report.joined_incident",
+                "report",
+                report.id,
+                area_code=report.area_code,
+                after={"incident_id": incident.id},
+            )
+            from .incidents import announce_incident
+
+            db.session.flush()
+            db.session.refresh(incident)
+            announce_incident(incident)
+            return None
+    report.cluster_id = root.id
+    root.cluster_size = (root.cluster_size or 1) + 1
+    bonus = rules.cluster_bonus(root.cluster_size)
+    base = max(report.risk_score or 0, _score_without_cluster(root))
+    root.risk_score = min(100, base + bonus)
+    root.risk_level = level_for_score(root.risk_score, rules)
+    root.reasons = [r for r in (root.reasons or []) if r.get("rule") != "cluster"] + [
+        {"rule": "cluster", "size": root.cluster_size, "points": bonus}
+    ]
+    if root.status in UNREVIEWED and root.triaged_at is not None:
+        # A bigger cluster may be more urgent: the deadline follows the new level.
+        root.review_due_at = min(
+            root.review_due_at or utcnow(),
+            root.received_at + rules.review_deadline(root.risk_level),
+        )
+    audit(
+        "report.clustered",
+        "report",
+        report.id,
+        area_code=report.area_code,
+        after={"cluster_id": root.id, "cluster_size": root.cluster_size},
+    )
+    return root
+
+
+def _score_without_cluster(report: Report) -> int:
+    bonus = sum(r.get("points", 0) for r in (report.reasons or []) if r.get("rule") == "cluster")
+    return int(report.risk_score or 0) - int(bonus)
+
+
+def _open_must_talk(report: Report, rules: RuleSet) -> None:
+    """Five must-talks: these reports owe the veteran a talk with the township's station."""
+    due = rules.must_talk_due(report.category, report.received_at)
+    if due is None:
+        return
+    origin = f"report:{report.id}"
+    if db.session.scalar(db.select(FollowUp.id).where(FollowUp.origin == origin)):
+        return
+    station = report.area_code[:9] if len(report.area_code) >= 9 else report.area_code
+    followup = FollowUp(
+        origin=origin, station_code=station, reason=report.category, report_id=report.id, due_at=due
+    )
+    db.session.add(followup)
+    db.session.flush()
+    audit(
+        "followup.opened",
+        "followup",
+        followup.id,
+        area_code=station,
+        after={"reason": report.category, "report_id": report.id, "due_at": due.isoformat()},
+    )
+
+
+@use_case
+def escalate_overdue(limit: int = 500) -> int:
+    """Re-announce each report past its review deadline, once, to the area's supervisors."""
+    now = utcnow()
+    overdue = list(
+        db.session.scalars(
+            db.select(Report)
+            .where(
+                Report.status.in_(UNREVIEWED),
+                Report.cluster_id.is_(None),
+                Report.review_due_at < now,
+                Report.escalated_at.is_(None),
+            )
+            .order_by(Report.review_due_at)
+            .limit(limit)
+        )
+    )
+    for report in overdue:
+        report.escalated_at = now
+        late = int((now - report.review_due_at).total_seconds()) if report.review_due_at else 0
+        supervisors = supervisors_over(report.area_code)
+        audit(
+            "report.escalated",
+            "report",
+            report.id,
+            area_code=report.area_code,
+            after={
+                "risk_level": report.risk_level,
+                "overdue_s": late,
+                "supervisors": [s.username for s in supervisors],
+            },
+        )
+        outbox().emit(
+            names.OPERATOR,
+            names.REPORT_ESCALATED,
+            {
+                "report": report_view(report),
+                "overdue_s": late,
+                "supervisors": [s.username for s in supervisors],
+            },
+            names.area_rooms(report.area_code),
+        )
+    return len(overdue)
+
+
+def supervisors_over(area_code: str) -> list[User]:
+    """Supervisors whose jurisdiction covers the area, nearest level first."""
+    from grid.codes import ancestors
+
+    chain = ancestors(area_code) if area_code else []
+    found = list(
+        db.session.scalars(
+            db.select(User).where(
+                User.role == "supervisor", User.active.is_(True), User.area_code.in_(chain)
+            )
+        )
+    )
+    return sorted(found, key=lambda u: -len(u.area_code))
