@@ -230,7 +230,13 @@ def test_claims_keep_two_operators_apart(live: Flask) -> None:
 
 def test_two_operators_at_once_never_review_one_report_twice(live: Flask) -> None:
     with live.app_context():
-        ids = [submit(f"inf{1 + i % 3}", "other", f"情况{i}", lon=0.5 + (i % 3)) for i in range(12)]
+        # Places 20 km apart: twelve separate queue entries, no cluster.
+        ids = [
+            submit(
+                f"inf{1 + i % 3}", "other", f"情况{i}", lon=0.5 + i % 3, lat=0.1 + 0.2 * (i // 3)
+            )
+            for i in range(12)
+        ]
         work(live)
     outcomes: list[tuple[str, int, str]] = []
     barrier = threading.Barrier(2)
