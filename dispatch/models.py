@@ -123,6 +123,17 @@ INCIDENT_TRANSITIONS: dict[str, set[str]] = {
     "cancelled": set(),
 }
 
+# Who moves a team: the system (offers and tasks), its leader (back at base, off duty),
+# an operator or admin (standing it down).
+TEAM_TRANSITIONS: dict[str, set[str]] = {
+    "available": {"dispatched", "off_duty"},
+    "dispatched": {"en_route", "on_scene", "available", "returning"},
+    "en_route": {"on_scene", "available", "returning"},
+    "on_scene": {"returning", "available"},
+    "returning": {"available", "off_duty"},
+    "off_duty": {"available"},
+}
+
 TASK_TRANSITIONS: dict[str, set[str]] = {
     "offered": {"acknowledged", "declined", "timed_out", "cancelled"},
     "acknowledged": {"en_route", "on_scene", "cancelled"},
@@ -230,6 +241,9 @@ class Team(db.Model):  # type: ignore[name-defined,misc]
 
     leader: Mapped[User | None] = relationship(foreign_keys=[leader_id])
 
+    def can_transition_to(self, status: str) -> bool:
+        return status == self.status or status in TEAM_TRANSITIONS.get(self.status, set())
+
 
 class Report(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "reports"
@@ -315,6 +329,8 @@ class Incident(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     resolution_note: Mapped[str | None] = mapped_column(Text, default=None)
+    # The operator stopped the automatic hand-over to the next team on decline or time-out.
+    cascade_stopped: Mapped[bool] = mapped_column(default=False)
 
     reports: Mapped[list[Report]] = relationship(foreign_keys=[Report.incident_id])
 
@@ -368,5 +384,7 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     entity_type: Mapped[str] = mapped_column(String(24))
     entity_id: Mapped[str] = mapped_column(String(36))
     area_code: Mapped[str | None] = mapped_column(String(15), index=True, default=None)
+    # The incident an event belongs to, so that a timeline is one indexed read.
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -99,6 +99,25 @@ class IncidentDispatch(Payload):
     team_id: Id
 
 
+class IncidentRef(Payload):
+    incident_id: Id
+
+
+class IncidentNote(Payload):
+    incident_id: Id
+    note: str = Field(default="", max_length=MAX_TEXT)
+
+
+class IncidentCancel(Payload):
+    incident_id: Id
+    reason: str = Field(default="", max_length=MAX_TEXT)
+
+
+class TeamStatusChange(Payload):
+    status: Literal["available", "off_duty"]
+    team_id: Id | None = None
+
+
 class TeamDispatch(Payload):
     team_id: Id
 

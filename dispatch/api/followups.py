@@ -22,7 +22,7 @@ def list_followups() -> Any:
 
 
 @bp.post("/followups/<int:followup_id>/close")
-def close(followup_id: int) -> Any:
+def close_followup(followup_id: int) -> Any:
     raw = request.get_json(silent=True)
     note = raw.get("note") if isinstance(raw, dict) else None
     if not isinstance(note, str) or len(note) > 2000:

@@ -5,10 +5,10 @@ from typing import Any
 from flask import jsonify, request
 
 from ..errors import ValidationFailed
-from ..schemas import IncidentCreate, TeamDispatch
+from ..schemas import IncidentCancel, IncidentCreate, IncidentNote, TeamDispatch
 from ..services import incidents, tasks
 from . import bp
-from .common import body, caller
+from .common import body, caller, validate
 
 
 @bp.post("/incidents")
@@ -33,6 +33,33 @@ def recommendations(incident_id: int) -> Any:
     except ValueError:
         raise ValidationFailed("limit must be a whole number", field="limit") from None
     return jsonify(incidents.recommendations(caller(), incident_id, limit))
+
+
+@bp.post("/incidents/<int:incident_id>/cancel")
+def cancel_incident(incident_id: int) -> Any:
+    data = validate(IncidentCancel, {**_json(), "incident_id": incident_id})
+    return jsonify(ok=True, **tasks.cancel_incident(caller(), incident_id, data.reason))
+
+
+@bp.post("/incidents/<int:incident_id>/resolve")
+def resolve_incident(incident_id: int) -> Any:
+    data = validate(IncidentNote, {**_json(), "incident_id": incident_id})
+    return jsonify(ok=True, **tasks.resolve_incident(caller(), incident_id, data.note))
+
+
+@bp.post("/incidents/<int:incident_id>/close")
+def close_incident(incident_id: int) -> Any:
+    return jsonify(ok=True, **tasks.close_incident(caller(), incident_id))
+
+
+@bp.post("/incidents/<int:incident_id>/stop-cascade")
+def stop_incident_cascade(incident_id: int) -> Any:
+    return jsonify(ok=True, **tasks.stop_cascade(caller(), incident_id))
+
+
+def _json() -> dict[str, Any]:
+    raw = request.get_json(silent=True)
+    return raw if isinstance(raw, dict) else {}
 
 
 @bp.post("/incidents/<int:incident_id>/dispatch")

@@ -4,8 +4,9 @@ from typing import Any
 
 from flask import jsonify, request
 
-from ..schemas import TaskDecline, TaskStatusChange, TeamPosition
+from ..schemas import TaskDecline, TaskStatusChange, TeamPosition, TeamStatusChange
 from ..services import tasks
+from ..services.views import team_view
 from . import bp
 from .common import body, caller, validate
 
@@ -19,7 +20,8 @@ def list_teams() -> Any:
 
 @bp.get("/tasks/current")
 def current_task() -> Any:
-    return jsonify(task=tasks.current_task(caller()))
+    user = caller()
+    return jsonify(task=tasks.current_task(user), team=team_view(tasks.leader_team(user)))
 
 
 @bp.post("/tasks/<int:task_id>/ack")
@@ -39,6 +41,12 @@ def status(task_id: int) -> Any:
     raw = request.get_json(silent=True) or {}
     data = validate(TaskStatusChange, {"task_id": task_id, "status": raw.get("status")})
     return jsonify(ok=True, **tasks.update_task_status(caller(), data.task_id, data.status))
+
+
+@bp.post("/teams/status")
+def team_status() -> Any:
+    data = body(TeamStatusChange)
+    return jsonify(ok=True, **tasks.set_team_status(caller(), data.status, data.team_id))
 
 
 @bp.post("/teams/position")

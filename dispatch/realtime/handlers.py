@@ -19,8 +19,11 @@ from ..extensions import db
 from ..models import Role, User
 from ..schemas import (
     CheckInSubmit,
+    IncidentCancel,
     IncidentCreate,
     IncidentDispatch,
+    IncidentNote,
+    IncidentRef,
     ReportRef,
     ReportReview,
     ReportSubmit,
@@ -28,6 +31,7 @@ from ..schemas import (
     TaskRef,
     TaskStatusChange,
     TeamPosition,
+    TeamStatusChange,
 )
 from ..services import auth, incidents, informants, reports, tasks
 from . import names
@@ -155,7 +159,27 @@ def register(sio: SocketIO) -> None:
     def incident_dispatch(user: User, data: IncidentDispatch) -> dict[str, Any]:
         return tasks.dispatch_team(user, data.incident_id, data.team_id)
 
+    @event_handler(names.OPERATOR, IncidentCancel)
+    def incident_cancel(user: User, data: IncidentCancel) -> dict[str, Any]:
+        return tasks.cancel_incident(user, data.incident_id, data.reason)
+
+    @event_handler(names.OPERATOR, IncidentNote)
+    def incident_resolve(user: User, data: IncidentNote) -> dict[str, Any]:
+        return tasks.resolve_incident(user, data.incident_id, data.note)
+
+    @event_handler(names.OPERATOR, IncidentRef)
+    def incident_close(user: User, data: IncidentRef) -> dict[str, Any]:
+        return tasks.close_incident(user, data.incident_id)
+
+    @event_handler(names.OPERATOR, IncidentRef)
+    def incident_stop_cascade(user: User, data: IncidentRef) -> dict[str, Any]:
+        return tasks.stop_cascade(user, data.incident_id)
+
     # /team
+    @event_handler(names.TEAM, TeamStatusChange)
+    def team_status(user: User, data: TeamStatusChange) -> dict[str, Any]:
+        return tasks.set_team_status(user, data.status)
+
     @event_handler(names.TEAM, TaskRef)
     def task_ack(user: User, data: TaskRef) -> dict[str, Any]:
         return tasks.acknowledge_task(user, data.task_id)
@@ -180,6 +204,11 @@ def register(sio: SocketIO) -> None:
         (names.OPERATOR, names.REPORT_RELEASE, report_release),
         (names.OPERATOR, names.INCIDENT_CREATE, incident_create),
         (names.OPERATOR, names.INCIDENT_DISPATCH, incident_dispatch),
+        (names.OPERATOR, names.INCIDENT_CANCEL, incident_cancel),
+        (names.OPERATOR, names.INCIDENT_RESOLVE, incident_resolve),
+        (names.OPERATOR, names.INCIDENT_CLOSE, incident_close),
+        (names.OPERATOR, names.INCIDENT_STOP_CASCADE, incident_stop_cascade),
+        (names.TEAM, names.TEAM_STATUS, team_status),
         (names.TEAM, names.TASK_ACK, task_ack),
         (names.TEAM, names.TASK_DECLINE, task_decline),
         (names.TEAM, names.TASK_STATUS, task_status),

@@ -138,15 +138,9 @@ def get_incident(user: User, incident_id: int) -> dict[str, Any]:
     events = db.session.scalars(
         db.select(AuditEvent)
         .where(
-            db.or_(
-                db.and_(
-                    AuditEvent.entity_type == "incident", AuditEvent.entity_id == str(incident.id)
-                ),
-                db.and_(
-                    AuditEvent.entity_type == "task",
-                    AuditEvent.after["incident_id"].as_integer() == incident.id,
-                ),
-            )
+            # The incident's own events, and every event that names it: its reports,
+            # offers, tasks, and team positions while on it.
+            AuditEvent.incident_id == incident.id
         )
         .order_by(AuditEvent.at, AuditEvent.id)
     )

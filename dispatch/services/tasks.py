@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from ..errors import Forbidden, InvalidTransition, NotFound, Unavailable
+from ..errors import Forbidden, InvalidTransition, NotFound, Unavailable, ValidationFailed
 from ..extensions import db
 from ..models import (
     LIVE_TASK_STATUSES,
@@ -24,10 +24,17 @@ from ..models import (
 )
 from ..realtime import names
 from ..schemas import TeamPosition
-from .access import DISPATCH_ROLES, can_dispatch, check_incident, check_team_leader, require_role
+from .access import (
+    DISPATCH_ROLES,
+    can_dispatch,
+    check_incident,
+    check_team_leader,
+    require_role,
+    within,
+)
 from .incidents import announce_incident, candidate_teams, set_incident_status
 from .uow import IntegrityError, audit, outbox, use_case
-from .views import offered_task_view, task_view, team_view
+from .views import incident_view, offered_task_view, task_view, team_view
 
 ACK_TIMEOUT_S = {"professional_rescue": 60, "volunteer": 120, "mediation": 300, "relief": 600}
 MAX_CASCADE = 5
@@ -37,7 +44,7 @@ TEAM_FOR_TASK = {
     TaskStatus.ACKNOWLEDGED: TeamStatus.DISPATCHED,
     TaskStatus.EN_ROUTE: TeamStatus.EN_ROUTE,
     TaskStatus.ON_SCENE: TeamStatus.ON_SCENE,
-    TaskStatus.COMPLETED: TeamStatus.AVAILABLE,
+    TaskStatus.COMPLETED: TeamStatus.RETURNING,
 }
 INCIDENT_FOR_TASK = {
     TaskStatus.ACKNOWLEDGED: IncidentStatus.ACKNOWLEDGED,
@@ -66,6 +73,12 @@ def _announce_task(task: Task) -> None:
     )
     box.emit(
         names.TEAM, names.TASK_UPDATED, {"task": task_view(task)}, [names.team_room(task.team_id)]
+    )
+    box.emit(
+        names.TEAM,
+        names.TEAM_UPDATED,
+        {"team": team_view(task.team)},
+        [names.team_room(task.team_id)],
     )
 
 
@@ -155,7 +168,7 @@ def dispatch_team(user: User, incident_id: int, team_id: int) -> dict[str, Any]:
 def _cascade(task: Task, *, actor: User | None) -> Task | None:
     """Offer the incident to the next recommended team that has not been tried."""
     incident = task.incident
-    if not task.cascade or task.attempt >= MAX_CASCADE:
+    if not task.cascade or incident.cascade_stopped or task.attempt >= MAX_CASCADE:
         _back_to_open(incident, actor)
         return None
     tried = {
@@ -284,13 +297,22 @@ def update_team_position(user: User, data: TeamPosition) -> dict[str, Any]:
         raise NotFound("you do not lead a team")
     team.lat, team.lon = data.lat, data.lon
     team.position_at = data.at or utcnow()
+    live = db.session.scalar(
+        db.select(Task).where(Task.team_id == team.id, Task.status.in_(LIVE_TASK_STATUSES))
+    )
     audit(
         "team.position",
         "team",
         team.id,
         actor=user,
         area_code=team.area_code,
-        after={"lat": data.lat, "lon": data.lon},
+        # Positions during a task belong on that incident's timeline.
+        after={
+            "lat": data.lat,
+            "lon": data.lon,
+            "incident_id": live.incident_id if live else None,
+            "task_id": live.id if live else None,
+        },
     )
     outbox().emit(
         names.OPERATOR,
@@ -337,3 +359,135 @@ def list_teams(
     if status:
         stmt = stmt.where(Team.status == status)
     return [team_view(t) for t in db.session.scalars(stmt.order_by(Team.id).limit(limit))]
+
+
+LEADER_TEAM_STATUSES = frozenset({TeamStatus.AVAILABLE, TeamStatus.OFF_DUTY})
+
+
+@use_case
+def set_team_status(user: User, status: str, team_id: int | None = None) -> dict[str, Any]:
+    """Back at base (available) or off duty: the leader says so, or an operator for them."""
+    found: Team | None
+    if user.role == Role.TEAM_LEADER:
+        found = leader_team(user)
+    else:
+        require_role(user, DISPATCH_ROLES)
+        found = db.session.get(Team, team_id) if team_id is not None else None
+        if found is None or not within(found.area_code, user.area_code):
+            raise NotFound("no such team", field="team_id")
+    team = found
+    if status not in LEADER_TEAM_STATUSES:
+        raise ValidationFailed("a team is set available or off duty", field="status")
+    live = db.session.scalar(
+        db.select(Task.id).where(Task.team_id == team.id, Task.status.in_(LIVE_TASK_STATUSES))
+    )
+    if live is not None:
+        raise InvalidTransition(
+            "the team has a live task; finish or decline it first", field="status"
+        )
+    if not team.can_transition_to(status):
+        raise InvalidTransition(f"a team cannot go from {team.status} to {status}", field="status")
+    before = team.status
+    team.status = status
+    audit(
+        "team.status",
+        "team",
+        team.id,
+        actor=user,
+        area_code=team.area_code,
+        before={"status": before},
+        after={"status": status},
+    )
+    outbox().emit(
+        names.OPERATOR,
+        names.TEAM_UPDATED,
+        {"team": team_view(team)},
+        names.area_rooms(team.area_code),
+    )
+    outbox().emit(
+        names.TEAM, names.TEAM_UPDATED, {"team": team_view(team)}, [names.team_room(team.id)]
+    )
+    return {"team": team_view(team)}
+
+
+def _incident_for_action(user: User, incident_id: int) -> Incident:
+    require_role(user, DISPATCH_ROLES)
+    return check_incident(user, db.session.get(Incident, incident_id))
+
+
+@use_case
+def cancel_incident(user: User, incident_id: int, reason: str) -> dict[str, Any]:
+    """Cancel an incident and stand down every team still on it."""
+    incident = _incident_for_action(user, incident_id)
+    if not reason.strip():
+        raise ValidationFailed("say why the incident is cancelled", field="reason")
+    if not incident.can_transition_to(IncidentStatus.CANCELLED):
+        raise InvalidTransition(f"incident is {incident.status}", field="incident_id")
+    for task in db.session.scalars(
+        db.select(Task).where(Task.incident_id == incident.id, Task.status.in_(LIVE_TASK_STATUSES))
+    ):
+        before = task.status
+        moving = before in (TaskStatus.EN_ROUTE, TaskStatus.ON_SCENE)
+        task.status = TaskStatus.CANCELLED
+        task.ended_at = utcnow()
+        # A team already out drives back; one that had not left is free at once.
+        task.team.status = TeamStatus.RETURNING if moving else TeamStatus.AVAILABLE
+        _task_audit("task.cancelled", task, user, before, reason=reason)
+        _announce_task(task)
+    incident.resolution_note = reason.strip()
+    set_incident_status(incident, IncidentStatus.CANCELLED, actor=user)
+    return {"incident": incident_view(incident)}
+
+
+@use_case
+def resolve_incident(user: User, incident_id: int, note: str) -> dict[str, Any]:
+    incident = _incident_for_action(user, incident_id)
+    if not note.strip():
+        raise ValidationFailed("write how the incident was resolved", field="note")
+    live = db.session.scalar(
+        db.select(Task.id).where(
+            Task.incident_id == incident.id, Task.status.in_(LIVE_TASK_STATUSES)
+        )
+    )
+    if live is not None:
+        raise InvalidTransition(
+            "teams are still on this incident; cancel or complete their tasks first",
+            field="incident_id",
+        )
+    incident.resolution_note = note.strip()
+    if incident.status != IncidentStatus.RESOLVED:
+        set_incident_status(incident, IncidentStatus.RESOLVED, actor=user)
+    audit(
+        "incident.resolution_note",
+        "incident",
+        incident.id,
+        actor=user,
+        area_code=incident.area_code,
+        after={"note": incident.resolution_note},
+    )
+    return {"incident": incident_view(incident)}
+
+
+@use_case
+def close_incident(user: User, incident_id: int) -> dict[str, Any]:
+    incident = _incident_for_action(user, incident_id)
+    set_incident_status(incident, IncidentStatus.CLOSED, actor=user)
+    return {"incident": incident_view(incident)}
+
+
+@use_case
+def stop_cascade(user: User, incident_id: int) -> dict[str, Any]:
+    """No more automatic hand-overs for this incident: the operator takes it from here."""
+    incident = _incident_for_action(user, incident_id)
+    if not incident.cascade_stopped:
+        incident.cascade_stopped = True
+        audit(
+            "incident.cascade_stopped",
+            "incident",
+            incident.id,
+            actor=user,
+            area_code=incident.area_code,
+            after={"cascade_stopped": True},
+        )
+        announce_incident(incident)
+    return {"incident": incident_view(incident)}

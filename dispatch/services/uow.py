@@ -194,9 +194,13 @@ def audit(
     after: dict[str, Any] | None = None,
 ) -> None:
     """Append one event to the audit log, in the current transaction."""
+    incident_id = (after or {}).get("incident_id")
+    if entity_type == "incident":
+        incident_id = int(str(entity_id))
     db.session.add(
         AuditEvent(
             actor_id=actor.id if actor is not None else None,
+            incident_id=incident_id if isinstance(incident_id, int) else None,
             action=action,
             entity_type=entity_type,
             entity_id=str(entity_id),

@@ -98,6 +98,8 @@ def incident_view(incident: Incident) -> dict[str, Any]:
         "created_at": iso(incident.created_at),
         "updated_at": iso(incident.updated_at),
         "resolved_at": iso(incident.resolved_at),
+        "resolution_note": incident.resolution_note,
+        "cascade_stopped": incident.cascade_stopped,
         "report_ids": sorted(r.id for r in incident.reports),
     }
 

@@ -150,8 +150,30 @@
     });
   });
 
+  /* ---- the team's own status, between tasks ---- */
+  var teamState = document.getElementById("team-state");
+  function showTeam(team) {
+    if (!team) return;
+    teamState.textContent = codes.team_status[team.status] || team.status;
+    teamState.setAttribute("data-team-status", team.status);
+    standby.querySelectorAll("button[data-team-status]").forEach(function (b) {
+      b.hidden = b.getAttribute("data-team-status") === team.status;
+    });
+  }
+  standby.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-team-status]");
+    if (!button) return;
+    button.disabled = true;
+    socket.timeout(15000).emit("team:status", { status: button.getAttribute("data-team-status") }, function (err, ack) {
+      button.disabled = false;
+      if (!err && ack && ack.ok) { showTeam(ack.team); showError(""); return; }
+      showError(err ? t.offline : errorText(ack));
+    });
+  });
+
   function loadCurrent() {
     return GW.api(cfg.token, "/api/tasks/current").then(function (data) {
+      showTeam(data.team);
       // Keep showing a task that just ended until a new one arrives.
       if (data.task || !current || NEXT[current.status]) setTask(data.task);
     }).catch(function (err) { showError(errorText(err)); });
@@ -160,6 +182,9 @@
   var socket = GW.connectSocket("/team", cfg.token, t, { connect: loadCurrent });
   socket.on("task:offered", function (payload) {
     GW.asList(payload).forEach(function (p) { if (p && p.task) setTask(p.task); });
+  });
+  socket.on("team:updated", function (payload) {
+    GW.asList(payload).forEach(function (p) { if (p && p.team) showTeam(p.team); });
   });
   socket.on("task:updated", function (payload) {
     GW.asList(payload).forEach(function (p) {

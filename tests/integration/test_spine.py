@@ -124,7 +124,7 @@ def test_whole_path(
         assert expected in statuses
     detail = server.api("GET", f"/api/incidents/{incident['id']}", "operator").json()
     actions = [e["action"] for e in detail["timeline"]]
-    assert actions[0] == "incident.created"
+    assert actions[:2] == ["report.promoted", "incident.created"]
     for expected in (
         "task.offered",
         "task.acknowledged",
@@ -134,7 +134,12 @@ def test_whole_path(
     ):
         assert expected in actions
     team = next(t for t in server.api("GET", "/api/teams", "operator").json() if t["id"] == ark)
-    assert team["status"] == "available"
+    assert team["status"] == "returning"
+    back = leader.call("team:status", {"status": "available"})
+    assert back["ok"] and back["team"]["status"] == "available"
+    operator.wait_for(
+        "team:updated", lambda d: d["team"]["id"] == ark and d["team"]["status"] == "available"
+    )
 
 
 def test_resubmission_is_idempotent(server: Server, informant: Recorder) -> None:
