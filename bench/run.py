@@ -36,6 +36,7 @@ from typing import IO, Any, cast
 from rich.console import Console
 from rich.table import Table
 
+from bench.dispatch_bench import bench_dispatch
 from bench.grid_bench import bench_grid
 from bench.triage_bench import bench_triage
 
@@ -632,6 +633,7 @@ def _print_phases(summaries: dict[str, dict[str, Any]], check: dict[str, Any]) -
 BENCHMARKS: dict[str, Callable[[bool, Path], dict[str, dict[str, Any]]]] = {
     "ingest": bench_ingest,
     "grid": bench_grid,
+    "dispatch": bench_dispatch,
     "triage": bench_triage,
 }
 

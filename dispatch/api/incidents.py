@@ -62,6 +62,11 @@ def _json() -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
+@bp.get("/incidents/<int:incident_id>/plan")
+def plan(incident_id: int) -> Any:
+    return jsonify(incidents.dispatch_plan(caller(), incident_id))
+
+
 @bp.post("/incidents/<int:incident_id>/dispatch")
 def dispatch(incident_id: int) -> Any:
     data = body(TeamDispatch)

@@ -6,9 +6,23 @@ from typing import Any
 
 from ..errors import InvalidTransition, ValidationFailed
 from ..extensions import db
-from ..models import AuditEvent, Incident, IncidentStatus, Report, ReportStatus, Role, Team, User
+from ..models import (
+    LIVE_TASK_STATUSES as LIVE,
+)
+from ..models import (
+    AuditEvent,
+    Incident,
+    IncidentStatus,
+    Report,
+    ReportStatus,
+    Role,
+    Task,
+    Team,
+    User,
+    utcnow,
+)
 from ..realtime import names
-from ..recommend import TeamView, rank_teams
+from ..recommend import TeamView, plan_dispatch, rank_teams
 from ..schemas import IncidentCreate
 from .access import (
     DISPATCH_ROLES,
@@ -163,45 +177,49 @@ def get_incident(user: User, incident_id: int) -> dict[str, Any]:
 
 
 def team_views(teams: list[Team]) -> list[TeamView]:
-    views = []
-    for t in teams:
-        lat = t.lat if t.lat is not None else t.base_lat
-        lon = t.lon if t.lon is not None else t.base_lon
-        views.append(
-            TeamView(
-                t.id,
-                t.name,
-                t.kind,
-                t.status,
-                tuple(t.capabilities or ()),
-                lat,
-                lon,
-                t.last_dispatched_at,
-            )
+    """What ranking needs of each team: its last position (and how old) and its base."""
+    return [
+        TeamView(
+            t.id,
+            t.name,
+            t.kind,
+            t.status,
+            tuple(t.capabilities or ()),
+            t.lat if t.lat is not None else t.base_lat,
+            t.lon if t.lon is not None else t.base_lon,
+            t.last_dispatched_at,
+            position_at=t.position_at if t.lat is not None else None,
+            base_lat=t.base_lat,
+            base_lon=t.base_lon,
         )
-    return views
+        for t in teams
+    ]
+
+
+def _dispatchable(incident: Incident, user: User | None) -> list[Team]:
+    """Available teams this incident may receive: the operator's, or (for the automatic
+    cascade, with no operator) those whose home area covers the incident."""
+    from .access import team_serves
+
+    teams = db.session.scalars(db.select(Team).where(Team.status == "available"))
+    if user is None:
+        return [t for t in teams if team_serves(t, incident)]
+    return [t for t in teams if can_dispatch(user, t, incident)]
 
 
 def candidate_teams(
     incident: Incident, *, user: User | None, exclude: set[int], limit: int
 ) -> list[dict[str, Any]]:
-    """Available, capable teams this incident may receive, soonest first."""
-    teams = [
-        t
-        for t in db.session.scalars(db.select(Team).where(Team.status == "available"))
-        if user is None or can_dispatch(user, t, incident)
-    ]
-    if user is None:
-        from .access import team_serves
-
-        teams = [t for t in teams if team_serves(t, incident)]
+    """Available, capable teams, soonest estimated arrival first."""
     ranked = rank_teams(
         incident.lat,
         incident.lon,
         incident.category,
-        team_views(teams),
+        team_views(_dispatchable(incident, user)),
         limit=limit,
         exclude=exclude,
+        area_code=incident.area_code,
+        now=utcnow(),
     )
     return [c.as_dict() for c in ranked]
 
@@ -212,6 +230,29 @@ def recommendations(user: User, incident_id: int, limit: int = 5) -> list[dict[s
     if not 1 <= limit <= 50:
         raise ValidationFailed("limit must be 1 to 50", field="limit")
     return candidate_teams(incident, user=user, exclude=set(), limit=limit)
+
+
+def dispatch_plan(user: User, incident_id: int) -> dict[str, Any]:
+    """The run card for this incident, filled with the soonest fitting teams."""
+    require_role(user, OPERATOR_ROLES)
+    incident = check_incident(user, db.session.get(Incident, incident_id))
+    busy = {
+        t.team_id
+        for t in db.session.scalars(
+            db.select(Task).where(Task.incident_id == incident.id, Task.status.in_(LIVE))
+        )
+    }
+    plan = plan_dispatch(
+        incident.lat,
+        incident.lon,
+        incident.category,
+        incident.risk_level,
+        team_views(_dispatchable(incident, user)),
+        area_code=incident.area_code,
+        now=utcnow(),
+        exclude=busy,
+    )
+    return plan.as_dict()
 
 
 def list_incidents(

@@ -471,8 +471,17 @@
     loadRecommendations(selectedIncident);
   });
   function recReason(reason) {
-    var m = /^capability:(.+)$/.exec(String(reason));
-    return m ? t.capability + ": " + cat(m[1]) : String(reason);
+    // "key:value" strings from the ranking; the page shows the ones an operator needs.
+    var m = /^([a-z_]+):(.+)$/.exec(String(reason));
+    if (!m) return String(reason);
+    var key = m[1], value = m[2];
+    if (key === "capability") return t.capability + ": " + (codes.capability[value] || value);
+    if (key === "mobilise_s") return GW.fmt(t.mobilise, { min: Math.round(Number(value) / 60) });
+    if (key === "travel_s") return GW.fmt(t.travel, { min: Math.round(Number(value) / 60) });
+    if (key === "position") return codes.position[value] || value;
+    if (key === "slot") return t.slot + ": " + value;
+    if (key === "fairness") return t.fairness;
+    return null; // terrain and the like: not worth the operator's attention
   }
   function loadRecommendations(id) {
     var box = document.getElementById("recs");
@@ -489,7 +498,7 @@
           el("span", { text: GW.fmt(t.distance, { km: (rec.distance_m / 1000).toFixed(1) }) }),
           el("strong", { text: GW.fmt(t.eta, { min: Math.max(1, Math.round(rec.eta_s / 60)) }) }),
           el("button", { type: "button", class: "btn btn-small btn-primary", "data-dispatch": rec.team_id, text: t.dispatch }),
-          rec.reasons && rec.reasons.length ? el("span", { class: "rec-reasons", text: rec.reasons.map(recReason).join(" · ") }) : null
+          rec.reasons && rec.reasons.length ? el("span", { class: "rec-reasons", text: rec.reasons.map(recReason).filter(Boolean).join(" · ") }) : null
         ]));
       });
     }).catch(function (err) {

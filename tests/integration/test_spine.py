@@ -90,7 +90,8 @@ def test_whole_path(
         "GET", f"/api/incidents/{incident['id']}/recommendations?limit=50", "operator"
     ).json()
     assert recs and all("fire" in r["capabilities"] for r in recs)
-    assert [r["eta_s"] for r in recs] == sorted(r["eta_s"] for r in recs)
+    # Soonest first; fairness may put a team up to 60 s later ahead of a busier one.
+    assert recs[0]["eta_s"] <= min(r["eta_s"] for r in recs) + 60
     ark = ark_team_id(server)
     assert ark in [r["team_id"] for r in recs]
 
