@@ -319,6 +319,146 @@ def users_token_command(username: str, days: int) -> None:
     click.echo(auth.issue_device_token(user, days=days))
 
 
+@click.group("teams")
+def teams_group() -> None:
+    """Manage teams: professional squads, village volunteers, mediation and relief."""
+
+
+def _caps(value: str | None) -> list[str] | None:
+    return None if value is None else [c.strip() for c in value.split(",") if c.strip()]
+
+
+def _team_line(team: dict[str, object]) -> str:
+    caps = ",".join(team["capabilities"])  # type: ignore[arg-type]
+    return (
+        f"{team['id']:>5}  {team['status']:<10} {team['kind']:<20} {team['area_code']:<15} "
+        f"{caps:<40} {team['name']}"
+    )
+
+
+@teams_group.command("add")
+@click.option("--name", required=True)
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["professional_rescue", "volunteer", "mediation", "relief"]),
+)
+@click.option("--area", required=True, help="Home area code: the team serves this area.")
+@click.option("--caps", default="", help="Capabilities, comma-separated (fire,water,…).")
+@click.option("--lat", "base_lat", required=True, type=float, help="Base latitude (WGS-84).")
+@click.option("--lon", "base_lon", required=True, type=float, help="Base longitude (WGS-84).")
+@click.option("--members", default=0, type=click.IntRange(0, 10_000))
+@click.option("--leader", default=None, help="Username of its team leader.")
+@with_appcontext
+def teams_add_command(
+    name: str,
+    kind: str,
+    area: str,
+    caps: str,
+    base_lat: float,
+    base_lon: float,
+    members: int,
+    leader: str | None,
+) -> None:
+    """Create a team."""
+    from pydantic import ValidationError
+
+    from .errors import GridwatchError, from_pydantic
+    from .schemas import TeamCreate
+    from .services import teams
+
+    try:
+        data = TeamCreate.model_validate(
+            dict(
+                name=name,
+                kind=kind,
+                capabilities=_caps(caps) or [],
+                area_code=area,
+                base_lat=base_lat,
+                base_lon=base_lon,
+                members=members,
+                leader=leader,
+            )
+        )
+        team = teams.create_team(None, data)["team"]
+    except ValidationError as exc:
+        raise click.ClickException(from_pydantic(exc).message) from None
+    except GridwatchError as exc:
+        raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
+    click.echo(f"created team {team['id']}: {team['name']}")
+
+
+@teams_group.command("list")
+@click.option("--kind", default=None)
+@click.option("--status", default=None)
+@click.option("--area", default=None, help="Only teams whose home area lies in this area.")
+@with_appcontext
+def teams_list_command(kind: str | None, status: str | None, area: str | None) -> None:
+    """List teams, one a line."""
+    from grid.codes import jurisdiction_prefix
+
+    from .extensions import db
+    from .models import Team
+    from .services.views import team_view
+
+    query = db.select(Team).order_by(Team.id)
+    if kind:
+        query = query.where(Team.kind == kind)
+    if status:
+        query = query.where(Team.status == status)
+    if area:
+        query = query.where(Team.area_code.startswith(jurisdiction_prefix(area)))
+    for team in db.session.scalars(query):
+        click.echo(_team_line(team_view(team)))
+
+
+@teams_group.command("set")
+@click.argument("team_id", type=int)
+@click.option("--name", default=None)
+@click.option("--caps", default=None, help="Replace the capabilities (comma-separated).")
+@click.option("--members", default=None, type=click.IntRange(0, 10_000))
+@click.option("--leader", default=None)
+@click.option("--lat", "base_lat", default=None, type=float)
+@click.option("--lon", "base_lon", default=None, type=float)
+@click.option("--status", default=None, type=click.Choice(["available", "off_duty"]))
+@with_appcontext
+def teams_set_command(
+    team_id: int,
+    name: str | None,
+    caps: str | None,
+    members: int | None,
+    leader: str | None,
+    base_lat: float | None,
+    base_lon: float | None,
+    status: str | None,
+) -> None:
+    """Change a team; --status takes it off duty or back on."""
+    from pydantic import ValidationError
+
+    from .errors import GridwatchError, from_pydantic
+    from .schemas import TeamUpdate
+    from .services import tasks, teams
+
+    fields = {
+        "name": name,
+        "capabilities": _caps(caps),
+        "members": members,
+        "leader": leader,
+        "base_lat": base_lat,
+        "base_lon": base_lon,
+    }
+    try:
+        data = TeamUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
+        team = teams.update_team(None, team_id, data)["team"]
+        if status is not None:
+            team = tasks.set_team_status(None, status, team_id)["team"]
+    except ValidationError as exc:
+        raise click.ClickException(from_pydantic(exc).message) from None
+    except GridwatchError as exc:
+        raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
+    click.echo(_team_line(team))
+
+
 def register_flask_commands(app: Flask) -> None:
     from .triage.cli import triage_group
 
@@ -332,6 +472,7 @@ def register_flask_commands(app: Flask) -> None:
         import_grid_command,
         export_grid_command,
         users_group,
+        teams_group,
     ):
         app.cli.add_command(command)
 

@@ -118,6 +118,36 @@ class TeamStatusChange(Payload):
     team_id: Id | None = None
 
 
+TeamKind = Literal["professional_rescue", "volunteer", "mediation", "relief"]
+Capabilities = Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=20)]
+
+
+class TeamCreate(Payload):
+    name: str = Field(min_length=1, max_length=120)
+    kind: TeamKind
+    capabilities: Capabilities = Field(default_factory=list)
+    area_code: str = Field(pattern=r"^\d{6,15}$")
+    base_lat: Latitude
+    base_lon: Longitude
+    members: int = Field(default=0, ge=0, le=10_000)
+    leader: str | None = Field(default=None, max_length=64)
+
+    _coordinates = field_validator("base_lat", "base_lon", mode="before")(_real_number)
+
+
+class TeamUpdate(Payload):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    kind: TeamKind | None = None
+    capabilities: Capabilities | None = None
+    area_code: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    base_lat: Latitude | None = None
+    base_lon: Longitude | None = None
+    members: int | None = Field(default=None, ge=0, le=10_000)
+    leader: str | None = Field(default=None, max_length=64)
+
+    _coordinates = field_validator("base_lat", "base_lon", mode="before")(_optional_real_number)
+
+
 class TeamDispatch(Payload):
     team_id: Id
 

@@ -4,8 +4,15 @@ from typing import Any
 
 from flask import jsonify, request
 
-from ..schemas import TaskDecline, TaskStatusChange, TeamPosition, TeamStatusChange
-from ..services import tasks
+from ..schemas import (
+    TaskDecline,
+    TaskStatusChange,
+    TeamCreate,
+    TeamPosition,
+    TeamStatusChange,
+    TeamUpdate,
+)
+from ..services import tasks, teams
 from ..services.views import team_view
 from . import bp
 from .common import body, caller, validate
@@ -16,6 +23,21 @@ def list_teams() -> Any:
     return jsonify(
         tasks.list_teams(caller(), kind=request.args.get("kind"), status=request.args.get("status"))
     )
+
+
+@bp.post("/teams")
+def create_team() -> Any:
+    return jsonify(ok=True, **teams.create_team(caller(), body(TeamCreate))), 201
+
+
+@bp.get("/teams/<int:team_id>")
+def get_team(team_id: int) -> Any:
+    return jsonify(teams.get_team(caller(), team_id))
+
+
+@bp.patch("/teams/<int:team_id>")
+def update_team(team_id: int) -> Any:
+    return jsonify(ok=True, **teams.update_team(caller(), team_id, body(TeamUpdate)))
 
 
 @bp.get("/tasks/current")

@@ -57,6 +57,19 @@ def ack_timeout_s(kind: str) -> int:
     return int(override) if override else ACK_TIMEOUT_S.get(kind, 120)
 
 
+def _alongside(task: Task) -> list[Task]:
+    """The other live tasks of the task's incident."""
+    return list(
+        db.session.scalars(
+            db.select(Task).where(
+                Task.incident_id == task.incident_id,
+                Task.id != task.id,
+                Task.status.in_(LIVE_TASK_STATUSES),
+            )
+        )
+    )
+
+
 def _announce_task(task: Task) -> None:
     box = outbox()
     box.emit(
@@ -136,7 +149,7 @@ def _offer(incident: Incident, team_id: int, *, actor: User | None, attempt: int
     box.emit(
         names.TEAM,
         names.TASK_OFFERED,
-        {"task": offered_task_view(task)},
+        {"task": offered_task_view(task, _alongside(task))},
         [names.team_room(team.id)],
     )
     _announce_task(task)
@@ -344,7 +357,7 @@ def current_task(user: User) -> dict[str, Any] | None:
         .where(Task.team_id == team.id, Task.status.in_(LIVE_TASK_STATUSES))
         .order_by(Task.id.desc())
     )
-    return offered_task_view(task) if task else None
+    return offered_task_view(task, _alongside(task)) if task else None
 
 
 def list_teams(
@@ -365,10 +378,15 @@ LEADER_TEAM_STATUSES = frozenset({TeamStatus.AVAILABLE, TeamStatus.OFF_DUTY})
 
 
 @use_case
-def set_team_status(user: User, status: str, team_id: int | None = None) -> dict[str, Any]:
-    """Back at base (available) or off duty: the leader says so, or an operator for them."""
+def set_team_status(user: User | None, status: str, team_id: int | None = None) -> dict[str, Any]:
+    """Back at base (available) or off duty: the leader says so, or an operator for them
+    (None: the command line)."""
     found: Team | None
-    if user.role == Role.TEAM_LEADER:
+    if user is None:
+        found = db.session.get(Team, team_id) if team_id is not None else None
+        if found is None:
+            raise NotFound("no such team", field="team_id")
+    elif user.role == Role.TEAM_LEADER:
         found = leader_team(user)
     else:
         require_role(user, DISPATCH_ROLES)

@@ -120,12 +120,19 @@ def task_view(task: Task) -> dict[str, Any]:
     }
 
 
-def offered_task_view(task: Task) -> dict[str, Any]:
-    """What a team leader's phone needs to act on a task."""
+def offered_task_view(task: Task, alongside: list[Task] | None = None) -> dict[str, Any]:
+    """What a team leader's phone needs to act on a task; `alongside` are the other live
+    tasks of the same incident (who else is going)."""
     incident = task.incident
     view = task_view(task)
+    others = [
+        {"team_id": t.team_id, "team_name": t.team.name, "status": t.status}
+        for t in alongside or []
+        if t.id != task.id
+    ]
     view["incident"] = {
         **incident_view(incident),
+        "other_teams": others,
         "reports": [
             {"id": r.id, "category": r.category, "text": r.text, "severity": r.severity}
             for r in incident.reports

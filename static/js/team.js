@@ -46,6 +46,12 @@
     }
     card.appendChild(el("h1", { class: "task-title", text: title(inc) }));
     if (inc.category) card.appendChild(el("p", { class: "muted", text: (codes.category[inc.category] || inc.category) + (inc.cell_code ? " · " + inc.cell_code : "") }));
+    var others = inc.other_teams || [];
+    if (others.length) {
+      card.appendChild(el("p", { class: "other-teams", text: t.also_going + ": " + others.map(function (o) {
+        return o.team_name + " (" + (codes.task_status[o.status] || o.status) + ")";
+      }).join("、") }));
+    }
     var reports = inc.reports || [];
     if (reports.length) {
       card.appendChild(el("h2", { text: t.reports }));
