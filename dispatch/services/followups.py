@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
-
-from flask import current_app
 
 from grid.codes import jurisdiction_prefix
 
@@ -20,6 +18,7 @@ from .views import iso
 READERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN})
 CLOSERS = frozenset({Role.OPERATOR, Role.ADMIN})
 HARDSHIP_LOOKBACK_DAYS = 180
+FESTIVAL_DUE_HOUR = 18  # the talk should happen by the festival's evening
 
 
 def followup_view(row: FollowUp) -> dict[str, Any]:
@@ -106,15 +105,16 @@ def open_festival_followups() -> int:
     )
     created = 0
     for name, day in festivals:
+        prefix = f"festival:{name}:{day.isoformat()}:"
+        done = set(
+            db.session.scalars(db.select(FollowUp.origin).where(FollowUp.origin.startswith(prefix)))
+        )
         for report in hardship:
-            origin = f"festival:{name}:{day.isoformat()}:report:{report.id}"
-            if db.session.scalar(db.select(FollowUp.id).where(FollowUp.origin == origin)):
+            origin = f"{prefix}report:{report.id}"
+            if origin in done:
                 continue
             station = report.area_code[:9] if len(report.area_code) >= 9 else report.area_code
-            due = current_app.config.get("GRIDWATCH_FESTIVAL_DUE_HOUR", 18)
-            from datetime import datetime, time
-
-            due_at = datetime.combine(day, time(int(due)), LOCAL_TZ)
+            due_at = datetime.combine(day, time(FESTIVAL_DUE_HOUR), LOCAL_TZ)
             row = FollowUp(
                 origin=origin,
                 station_code=station,
