@@ -40,7 +40,6 @@ Reasons
 
 from __future__ import annotations
 
-import functools
 import heapq
 import math
 import tomllib
@@ -51,6 +50,8 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Protocol
+
+from .datafile import DataFileError, load_cached
 
 __all__ = [
     "CATEGORY_CAPABILITIES",
@@ -494,13 +495,8 @@ def rank_teams(
 # --------------------------------------------------------------------------- run cards
 
 
-class RunCardError(ValueError):
+class RunCardError(DataFileError):
     """A run card file that cannot be used; the message names the file, each key and the fault."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -662,22 +658,7 @@ def load_runcards(path: str | Path | None = None) -> RunCards:
     >>> load_runcards().card_for("landslide", "red").slots[0].label
     'professional_rescue/mountain'
     """
-    resolved = Path(path).expanduser().resolve() if path else default_runcards_path()
-    try:
-        mtime = resolved.stat().st_mtime_ns
-    except OSError as exc:
-        raise RunCardError(str(resolved), [f"cannot read the file: {exc.strerror}"]) from None
-    return _load_cached(str(resolved), mtime)
-
-
-@functools.lru_cache(maxsize=16)
-def _load_cached(path: str, mtime_ns: int) -> RunCards:
-    del mtime_ns  # part of the cache key only
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunCardError(path, [f"cannot read the file: {exc}"]) from None
-    return parse_runcards(text, source=path)
+    return load_cached(path or default_runcards_path(), parse_runcards, RunCardError)
 
 
 _SLOT_KEYS = frozenset({"kind", "capabilities", "any_of", "count"})

@@ -7,7 +7,6 @@ file is picked up without a restart and an unchanged one is parsed once.
 
 from __future__ import annotations
 
-import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,39 +16,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..datafile import DataFileError, load_cached
+from ..schemas import CATEGORIES
+
 if TYPE_CHECKING:
     from .scoring import TriageInput, TriageResult
 
-CATEGORIES: tuple[str, ...] = (
-    "fire",
-    "flood",
-    "landslide",
-    "earthquake",
-    "traffic_accident",
-    "building_collapse",
-    "missing_person",
-    "medical",
-    "hazmat",
-    "other_emergency",
-    "dispute",
-    "petition",
-    "public_opinion",
-    "veteran_hardship",
-    "safety_hazard",
-    "family_misfortune",
-    "other",
-)
 LEVELS: tuple[str, ...] = ("red", "orange", "yellow", "blue")
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4)
 
 
-class RuleSetError(ValueError):
+class RuleSetError(DataFileError):
     """A rule file that cannot be used; the message names the file, each key and the fault."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -271,22 +249,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     >>> rules.name, rules.review_deadline("red").total_seconds()
     ('default', 120.0)
     """
-    resolved = Path(path).expanduser().resolve() if path else default_rules_path()
-    try:
-        mtime = resolved.stat().st_mtime_ns
-    except OSError as exc:
-        raise RuleSetError(str(resolved), [f"cannot read the file: {exc.strerror}"]) from None
-    return _load_cached(str(resolved), mtime)
-
-
-@functools.lru_cache(maxsize=16)
-def _load_cached(path: str, mtime_ns: int) -> RuleSet:
-    del mtime_ns  # part of the cache key only
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleSetError(path, [f"cannot read the file: {exc}"]) from None
-    return parse_rules(text, source=path)
+    return load_cached(path or default_rules_path(), parse_rules, RuleSetError)
 
 
 def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
