@@ -9,6 +9,9 @@ Benchmarks:
   ingest  50 informants submit reports over Socket.IO (closed loop) while 5 operators listen;
           Gridwatch (`gridwatch serve`: SQLite, embedded Redis, RQ worker, gunicorn + gevent)
           against the bare relay in bench/relay.py served the same way.
+  triage_latency, timeouts
+          commit → `report:triaged` at the operator at 50 reports/s; how late 100 concurrent
+          unacknowledged offers time out (bench/flow_bench.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.dispatch_bench import bench_dispatch
+from bench.flow_bench import bench_timeouts, bench_triage_latency
 from bench.grid_bench import bench_grid
 from bench.triage_bench import bench_triage
 
@@ -198,13 +202,19 @@ def relay_server(workdir: Path) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def gridwatch_server(workdir: Path, cells: int = 2000) -> Iterator[Server]:
-    """A fresh instance: migrate, seed the Lanzhou demo, `gridwatch serve` on a free port."""
+def gridwatch_server(
+    workdir: Path, cells: int = 2000, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A fresh instance: migrate, seed the Lanzhou demo, `gridwatch serve` on a free port.
+
+    `extra_env` adds to (or overrides) the server's environment, e.g. GRIDWATCH_ACK_TIMEOUT_S.
+    """
     instance = workdir / "instance"
     instance.mkdir()
     env = dict(os.environ, GRIDWATCH_INSTANCE=str(instance), GRIDWATCH_RATE_LIMITS="off")
     for name in ("REDIS_URL", "DATABASE_URL", "GRIDWATCH_ENV"):
         env.pop(name, None)
+    env.update(extra_env or {})
     log = workdir / "gridwatch.log"
     with log.open("wb") as out:
         for step in (["db", "upgrade"], ["seed-demo", "--cells", str(cells)]):
@@ -635,6 +645,8 @@ BENCHMARKS: dict[str, Callable[[bool, Path], dict[str, dict[str, Any]]]] = {
     "grid": bench_grid,
     "dispatch": bench_dispatch,
     "triage": bench_triage,
+    "triage_latency": bench_triage_latency,
+    "timeouts": bench_timeouts,
 }
 
 
