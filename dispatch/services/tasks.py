@@ -163,7 +163,10 @@ def _offer(incident: Incident, team_id: int, *, actor: User | None, attempt: int
     )
     _announce_task(task)
     box.enqueue(
-        "dispatch.jobs.expire_task", task.id, at=_whole_second_after(task.ack_deadline), job_id=f"expire-{task.id}"
+        "dispatch.jobs.expire_task",
+        task.id,
+        at=_whole_second_after(task.ack_deadline),
+        job_id=f"expire-{task.id}",
     )
     return task
 
@@ -294,7 +297,10 @@ def time_out_task(task_id: int) -> dict[str, Any] | None:
         return None
     if utcnow() < task.ack_deadline:
         outbox().enqueue(
-            "dispatch.jobs.expire_task", task.id, at=_whole_second_after(task.ack_deadline), job_id=f"expire-{task.id}"
+            "dispatch.jobs.expire_task",
+            task.id,
+            at=_whole_second_after(task.ack_deadline),
+            job_id=f"expire-{task.id}",
         )
         return None
     _end_offer(task, TaskStatus.TIMED_OUT, actor=None)
