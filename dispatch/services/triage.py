@@ -85,6 +85,14 @@ def triage_report(report_id: int) -> dict[str, Any] | None:
             _triaged_payload(root),
             names.area_rooms(root.area_code),
         )
+    if report.status == ReportStatus.PROMOTED:
+        # It joined an open incident: it leaves the queue for the incident's report list.
+        box.emit(
+            names.OPERATOR,
+            names.REPORT_UPDATED,
+            {"report": report_view(report)},
+            names.area_rooms(report.area_code),
+        )
     tell_informant(report)
     return result.as_dict()
 

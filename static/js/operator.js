@@ -577,8 +577,9 @@
       }
       var next = Object.assign({}, r, {
         risk_level: p.risk_level, risk_score: p.risk_score, reasons: p.reasons || r.reasons,
-        category_hint: p.category_hint, status: r.status === "new" ? "triaged" : r.status,
+        category_hint: p.category_hint,
         cluster_id: p.cluster_id || null, cluster_size: p.cluster_size || r.cluster_size,
+        status: p.incident_id ? "promoted" : (r.status === "new" ? "triaged" : r.status),
         review_due_at: p.review_due_at || r.review_due_at
       });
       upsertReport(next, true);
