@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -55,15 +55,6 @@ INCIDENT_FOR_TASK = {
 def ack_timeout_s(kind: str) -> int:
     override = current_app.config.get("GRIDWATCH_ACK_TIMEOUT_S")
     return int(override) if override else ACK_TIMEOUT_S.get(kind, 120)
-
-
-def _whole_second_after(moment: datetime) -> datetime:
-    """RQ keeps scheduled times in whole seconds, dropping the fraction: a job scheduled at
-    the exact deadline often starts just before it, finds it too early and must wait for the
-    scheduler's next round. Rounding up makes the first run the one that counts."""
-    if moment.microsecond == 0:
-        return moment
-    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _alongside(task: Task) -> list[Task]:
@@ -165,7 +156,7 @@ def _offer(incident: Incident, team_id: int, *, actor: User | None, attempt: int
     box.enqueue(
         "dispatch.jobs.expire_task",
         task.id,
-        at=_whole_second_after(task.ack_deadline),
+        at=task.ack_deadline,
         job_id=f"expire-{task.id}",
     )
     return task
@@ -299,7 +290,7 @@ def time_out_task(task_id: int) -> dict[str, Any] | None:
         outbox().enqueue(
             "dispatch.jobs.expire_task",
             task.id,
-            at=_whole_second_after(task.ack_deadline),
+            at=task.ack_deadline,
             job_id=f"expire-{task.id}",
         )
         return None
