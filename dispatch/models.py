@@ -247,7 +247,11 @@ class Team(db.Model):  # type: ignore[name-defined,misc]
 
 class Report(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_status_risk", "status", "risk_score"),)
+    __table_args__ = (
+        Index("ix_reports_status_risk", "status", "risk_score"),
+        # Clustering looks for recent reports in a small box around a new one.
+        Index("ix_reports_lat_lon", "lat", "lon"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_id: Mapped[str] = mapped_column(String(36), unique=True)
