@@ -90,7 +90,8 @@ class Settings:
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.env == "production",
-            "MAX_CONTENT_LENGTH": 1 * 1024 * 1024,
+            # Photos are the largest thing anyone sends (2 MB each, see services/photos.py).
+            "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
             **self.extra,
         }
 

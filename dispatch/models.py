@@ -289,6 +289,22 @@ class Report(db.Model):  # type: ignore[name-defined,misc]
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    photo_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Photo(db.Model):  # type: ignore[name-defined,misc]
+    """A photo an informant took of what they report; small, so it lives in the database."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), unique=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class FollowUp(db.Model):  # type: ignore[name-defined,misc]

@@ -265,3 +265,55 @@ def save_areas(
     )
     invalidate_index()
     return len(rows_new), len(rows_old)
+
+
+RISK_RANK = {"red": 0, "orange": 1, "yellow": 2, "blue": 3}
+
+
+def cell_status(
+    user: Any,
+    *,
+    bbox: Sequence[float] | None = None,
+    parent: str | None = None,
+    limit: int = 20_000,
+) -> dict[str, Any]:
+    """Per cell in view: the most dangerous open report, how many are open, and coverage.
+
+    For tinting the operator's map; limited to the user's jurisdiction.
+    """
+    from .access import OPERATOR_ROLES, require_role, within
+    from .informants import cell_coverage
+
+    require_role(user, OPERATOR_ROLES)
+    area = parent if parent is not None and within(parent, user.area_code) else user.area_code
+    query = db.select(Area.code).where(
+        Area.level == "cell", Area.code.startswith(jurisdiction_prefix(area))
+    )
+    if bbox is not None:
+        west, south, east, north = bbox
+        query = query.where(
+            Area.max_lon >= west, Area.min_lon <= east, Area.max_lat >= south, Area.min_lat <= north
+        )
+    codes = list(db.session.scalars(query.order_by(Area.code).limit(limit)))
+    cells: dict[str, dict[str, Any]] = {
+        code: {"risk": None, "open": 0, "coverage": "uncovered"} for code in codes
+    }
+    from ..models import Report
+
+    for start in range(0, len(codes), 900):  # SQLite's bound-parameter limit
+        chunk = codes[start : start + 900]
+        rows = db.session.execute(
+            db.select(Report.cell_code, Report.risk_level, func.count(Report.id))
+            .where(Report.cell_code.in_(chunk), Report.status.in_(("new", "triaged")))
+            .group_by(Report.cell_code, Report.risk_level)
+        ).all()
+        for code, level, count in rows:
+            cell = cells[code]
+            cell["open"] += count
+            if level in RISK_RANK and (
+                cell["risk"] is None or RISK_RANK[level] < RISK_RANK[cell["risk"]]
+            ):
+                cell["risk"] = level
+    for code, state in cell_coverage(codes).items():
+        cells[code]["coverage"] = state
+    return {"cells": cells}

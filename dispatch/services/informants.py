@@ -349,6 +349,41 @@ def coverage(actor: User, area: str | None = None, days: int | None = None) -> d
     return result
 
 
+def cell_coverage(codes: list[str], days: int | None = None) -> dict[str, str]:
+    """covered / silent / uncovered for each of these cells (see `coverage`)."""
+    days = days or int(current_app.config.get("GRIDWATCH_COVERAGE_DAYS", 7))
+    people: dict[str, list[int]] = defaultdict(list)
+    for start in range(0, len(codes), 900):
+        for cell, uid in db.session.execute(
+            db.select(InformantAssignment.cell_code, InformantAssignment.user_id)
+            .join(User, User.id == InformantAssignment.user_id)
+            .where(
+                InformantAssignment.ended_at.is_(None),
+                InformantAssignment.cell_code.in_(codes[start : start + 900]),
+                User.active.is_(True),
+            )
+        ):
+            people[cell].append(uid)
+    last: dict[int, datetime] = {}
+    ids = {uid for group in people.values() for uid in group}
+    for uid, at in _latest(Report.informant_id, Report.received_at, ids) + _latest(
+        CheckIn.user_id, CheckIn.at, ids
+    ):
+        if uid not in last or at > last[uid]:
+            last[uid] = at
+    cutoff = utcnow() - timedelta(days=days)
+    states = {}
+    for code in codes:
+        members = people.get(code, [])
+        if not members:
+            states[code] = "uncovered"
+        elif any(last.get(uid) is not None and last[uid] >= cutoff for uid in members):
+            states[code] = "covered"
+        else:
+            states[code] = "silent"
+    return states
+
+
 def _latest(who: Any, when: Any, ids: Iterable[int]) -> list[tuple[int, datetime]]:
     ids = list(ids)
     found: list[tuple[int, datetime]] = []

@@ -48,6 +48,7 @@ def report_view(report: Report, *, with_informant: bool = False) -> dict[str, An
         "claimed_until": iso(report.claimed_until),
         "review_due_at": iso(report.review_due_at),
         "escalated_at": iso(report.escalated_at),
+        "photo_count": report.photo_count,
     }
     if with_informant:
         view["informant_id"] = report.informant_id
