@@ -210,6 +210,8 @@ def gunicorn_args(host: str, port: int) -> list[str]:
         "60",
         "--log-level",
         "warning",
+        "--config",
+        str(Path(__file__).with_name("gunicorn_conf.py")),
         "dispatch.wsgi:app",
     ]
 
