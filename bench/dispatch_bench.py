@@ -23,6 +23,7 @@ from typing import Any
 
 from rich.console import Console
 
+from bench.figures import figure
 from dispatch.recommend import (
     TeamView,
     haversine_m,
@@ -110,15 +111,6 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def _figure(value: float, baseline: float | None, unit: str, digits: int = 1) -> dict[str, Any]:
-    return {
-        "value": round(value, digits),
-        "unit": unit,
-        "baseline": round(baseline, digits) if baseline is not None else None,
-        "ratio": round(value / baseline, 3) if baseline else None,
-    }
-
-
 def bench_dispatch(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
     """p50/p99 of `rank_teams` and `plan_dispatch` over 1,200 teams, against a naive scan."""
     del workdir  # nothing to write
@@ -167,6 +159,6 @@ def bench_dispatch(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for q in (50, 99):
         base = _percentile(naive_us, q)
-        results[f"dispatch_recommend_p{q}_us"] = _figure(_percentile(rank_us, q), base, "µs")
-        results[f"dispatch_plan_p{q}_us"] = _figure(_percentile(plan_us, q), base, "µs")
+        results[f"dispatch_recommend_p{q}_us"] = figure(_percentile(rank_us, q), base, "µs")
+        results[f"dispatch_plan_p{q}_us"] = figure(_percentile(plan_us, q), base, "µs")
     return results

@@ -15,15 +15,7 @@ import numpy as np
 import shapely
 
 import grid
-
-
-def _figure(value: float, baseline: float | None, unit: str, digits: int = 1) -> dict[str, Any]:
-    return {
-        "value": round(value, digits),
-        "unit": unit,
-        "baseline": round(baseline, digits) if baseline is not None else None,
-        "ratio": round(value / baseline, 3) if baseline else None,
-    }
+from bench.figures import figure
 
 
 def _median_of(runs: int, func: Any) -> float:
@@ -52,7 +44,7 @@ def bench_grid(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
     # coordinates: make the points, query the tree (pairs only, no codes, no tie-break).
     ours = _median_of(3, lambda: index.locate_many(lons, lats))
     bare = _median_of(3, lambda: raw.query(shapely.points(lons, lats), predicate="intersects"))
-    results = {"grid_locate_many_points_per_s": _figure(n / ours, n / bare, "points/s", 0)}
+    results = {"grid_locate_many_points_per_s": figure(n / ours, n / bare, "points/s", 0)}
 
     # One point at a time, as a report arrives.
     sample = 20_000 if quick else 50_000
@@ -65,7 +57,7 @@ def bench_grid(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
         raw.query(shapely.Point(lon, lat), predicate="intersects")
         bare_us.append((time.perf_counter() - start) * 1e6)
     for q in (50, 99):
-        results[f"grid_locate_p{q}_us"] = _figure(
+        results[f"grid_locate_p{q}_us"] = figure(
             float(np.percentile(ours_us, q)), float(np.percentile(bare_us, q)), "µs", 2
         )
 
@@ -87,6 +79,6 @@ def bench_grid(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
     if done.returncode != 0:
         raise RuntimeError(f"import-grid failed: {done.stderr[-2000:]}")
     peak_mib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    results[f"grid_import_{size // 1000}k_cells_s"] = _figure(seconds, parse, "s", 2)
-    results[f"grid_import_{size // 1000}k_cells_peak_mib"] = _figure(peak_mib, None, "MiB", 0)
+    results[f"grid_import_{size // 1000}k_cells_s"] = figure(seconds, parse, "s", 2)
+    results[f"grid_import_{size // 1000}k_cells_peak_mib"] = figure(peak_mib, None, "MiB", 0)
     return results

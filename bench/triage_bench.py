@@ -31,6 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.figures import figure
 from dispatch.triage import RuleSet, TriageInput, load_rules, score_report
 
 CORPUS = (
@@ -152,15 +153,6 @@ def latency(rows: list[dict[str, str]], rules: RuleSet, passes: int) -> dict[str
     }
 
 
-def _figure(value: float, baseline: float | None, unit: str, digits: int = 1) -> dict[str, Any]:
-    return {
-        "value": round(value, digits),
-        "unit": unit,
-        "baseline": round(baseline, digits) if baseline is not None else None,
-        "ratio": round(value / baseline, 3) if baseline else None,
-    }
-
-
 def bench_triage(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
     del workdir  # nothing written
     if not CORPUS.exists():
@@ -174,10 +166,10 @@ def bench_triage(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for split, suffix in (("held_out", ""), ("dev", "_dev")):
         for category, recall in sorted(figures[split]["recall"].items()):
-            results[f"triage_recall_{category}{suffix}"] = _figure(recall, None, "%")
-        results[f"triage_hint_accuracy{suffix}"] = _figure(figures[split]["hint_all"], None, "%")
-    results["triage_rules_p50_us"] = _figure(timing["p50"], timing["base_p50"], "µs", 2)
-    results["triage_rules_p99_us"] = _figure(timing["p99"], timing["base_p99"], "µs", 2)
+            results[f"triage_recall_{category}{suffix}"] = figure(recall, None, "%")
+        results[f"triage_hint_accuracy{suffix}"] = figure(figures[split]["hint_all"], None, "%")
+    results["triage_rules_p50_us"] = figure(timing["p50"], timing["base_p50"], "µs", 2)
+    results["triage_rules_p99_us"] = figure(timing["p99"], timing["base_p99"], "µs", 2)
     return results
 
 
