@@ -42,6 +42,7 @@ from rich.table import Table
 from bench.dispatch_bench import bench_dispatch
 from bench.flow_bench import bench_timeouts, bench_triage_latency
 from bench.grid_bench import bench_grid
+from bench.map_bench import bench_map
 from bench.triage_bench import bench_triage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -647,6 +648,7 @@ BENCHMARKS: dict[str, Callable[[bool, Path], dict[str, dict[str, Any]]]] = {
     "triage": bench_triage,
     "triage_latency": bench_triage_latency,
     "timeouts": bench_timeouts,
+    "map": bench_map,
 }
 
 

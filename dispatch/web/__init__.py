@@ -6,7 +6,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 import segno
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -238,6 +247,17 @@ def informant() -> Any:
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     return _page("informant.html", {Role.INFORMANT}, cell=informants.current_cell(current_user))
+
+
+@bp.get("/informant-sw.js")
+def informant_service_worker() -> Any:
+    """The informant page's service worker, served from the root so it may control /informant."""
+    response = send_from_directory(
+        str(current_app.static_folder), "js/informant-sw.js", mimetype="text/javascript", max_age=0
+    )
+    response.headers["Service-Worker-Allowed"] = "/informant"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/admin")

@@ -61,100 +61,469 @@
     return e.message || e.code || "error";
   }
 
-  /* ---------------- map ---------------- */
+  /* ---------------- map ----------------
+   * One canvas renderer for everything drawn (areas and live markers), so 100,000 cells stay
+   * cheap: counties at city zoom, townships at 11–12, villages at 13, cells from 14, each
+   * fetched for the padded view only, simplified to the zoom, cached by level + rounded bbox.
+   * Stored coordinates are WGS-84; with GCJ-02 tiles everything is shifted only to draw. */
   // Leaflet puts string content in as HTML: hand it elements holding text instead.
   function textNode(text) { return el("span", { text: text }); }
-  var gcj = cfg.tile_url && cfg.tile_crs === "gcj02";
+  var gcj = !!(cfg.tile_url && cfg.tile_crs === "gcj02");
   function ll(lat, lon) {
     return gcj ? GW.wgs84ToGcj02(lat, lon) : [lat, lon];
+  }
+  /* GCJ-02 → WGS-84: invert the forward formula by fixed-point iteration (error < 1 mm). */
+  function gcj02ToWgs84(lat, lon) {
+    var wLat = lat, wLon = lon;
+    for (var i = 0; i < 12; i++) {
+      var g = GW.wgs84ToGcj02(wLat, wLon), dLat = g[0] - lat, dLon = g[1] - lon;
+      wLat -= dLat; wLon -= dLon;
+      if (Math.abs(dLat) < 1e-10 && Math.abs(dLon) < 1e-10) break;
+    }
+    return [wLat, wLon];
+  }
+  /* A point on the drawn map back to WGS-84 [lat, lon]. */
+  function unll(latlng) {
+    return gcj ? gcj02ToWgs84(latlng.lat, latlng.lng) : [latlng.lat, latlng.lng];
   }
   function coordsToLatLng(coords) {
     var p = ll(coords[1], coords[0]);
     return L.latLng(p[0], p[1]);
   }
-  var map = L.map("map", { preferCanvas: true, zoomSnap: 0.5 }).setView(ll(36.0611, 103.8343), 9);
-  var renderer = L.canvas({ padding: 0.3 });
+  var mapEl = document.getElementById("map");
+  var map = L.map("map", { preferCanvas: true, zoomSnap: 0.5, minZoom: 6, maxZoom: 18 })
+    .setView(ll(36.0611, 103.8343), 9);
+  var renderer = L.canvas({ padding: 0.5, tolerance: 3 });
   if (cfg.tile_url) {
     L.tileLayer(cfg.tile_url, { maxZoom: 19, attribution: "" }).addTo(map);
+    mapEl.classList.add("has-tiles");
   }
-  var countyLayer = null, cellLayer = null, cellAbort = null;
   var reportLayer = L.layerGroup().addTo(map);
+  var incidentLayer = L.layerGroup().addTo(map);
   var teamLayer = L.layerGroup().addTo(map);
+  var teamBaseLayer = L.layerGroup();   // volunteer teams idle at base: only when close
 
-  GW.api(cfg.token, "/api/areas?level=county&tolerance=0.002").then(function (fc) {
-    countyLayer = L.geoJSON(fc, {
-      renderer: renderer, coordsToLatLng: coordsToLatLng, interactive: false,
-      style: { color: "#0b3d91", weight: 2, opacity: 0.8, fillColor: "#0b3d91", fillOpacity: 0.04 }
-    }).addTo(map);
-    countyLayer.bringToBack();
-    var mine = null;
-    countyLayer.eachLayer(function (layer) {
-      var code = layer.feature.properties.code;
-      if (cfg.area_code && cfg.area_code.indexOf(code) === 0) mine = layer;
-      var center = layer.getBounds().getCenter();
-      L.tooltip({ permanent: true, direction: "center", className: "county-label", opacity: 0.9, interactive: false })
-        .setLatLng(center).setContent(textNode(layer.feature.properties.name)).addTo(map);
-    });
-    var bounds = (mine || countyLayer).getBounds();
-    if (bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10] });
-  }).catch(function () { /* the queue works without outlines */ });
-
-  function loadCells() {
-    if (cellAbort) { cellAbort.abort(); cellAbort = null; }
-    if (map.getZoom() < 13) {
-      if (cellLayer) { map.removeLayer(cellLayer); cellLayer = null; }
-      return;
-    }
-    var b = map.getBounds();
-    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); }).join(",");
-    cellAbort = window.AbortController ? new AbortController() : null;
-    GW.api(cfg.token, "/api/areas?level=cell&bbox=" + bbox + "&tolerance=0.0002",
-      { signal: cellAbort ? cellAbort.signal : undefined }).then(function (fc) {
-      if (cellLayer) map.removeLayer(cellLayer);
-      cellLayer = L.geoJSON(fc, {
-        renderer: renderer, coordsToLatLng: coordsToLatLng,
-        style: { color: "#37474f", weight: 1, opacity: 0.7, fillOpacity: 0.02 },
-        onEachFeature: function (feature, layer) {
-          layer.bindTooltip(textNode(feature.properties.name + " · " + feature.properties.code), { sticky: true });
-        }
-      }).addTo(map);
-      cellLayer.bringToBack();
-    }).catch(function () { /* aborted or offline */ });
+  /* Which areas to draw at a zoom: the base (county, township) and the detail (village, cell). */
+  function tolerance(z) { return z <= 10 ? 0.002 : z <= 12 ? 0.0008 : z < 14 ? 0.0003 : 0.0001; }
+  var SLOTS = ["county", "township", "detail"];   // bottom of the stack last
+  function slotSpec(slot, zoom) {
+    var z = Math.floor(zoom), tol = tolerance(z);
+    if (slot === "county") return { level: "county", tolerance: tol, step: 0 };
+    if (slot === "township") return z >= 11 ? { level: "township", tolerance: tol, step: 0.1 } : null;
+    if (z >= 14) return { level: "cell", tolerance: tol, step: 0.02 };
+    if (z >= 13) return { level: "village", tolerance: tol, step: 0.05 };
+    return null;
   }
-  var cellTimer = null;
-  map.on("moveend", function () { clearTimeout(cellTimer); cellTimer = setTimeout(loadCells, 250); });
+  var STYLE = {
+    county: { color: "#0b3d91", weight: 2.5, opacity: 0.9, fill: true, fillColor: "#0b3d91", fillOpacity: 0.04 },
+    township: { color: "#1e5bb8", weight: 1.3, opacity: 0.8, fill: false, dashArray: "6 4" },
+    village: { color: "#546e7a", weight: 0.8, opacity: 0.7, fill: true, fillColor: "#90a4ae", fillOpacity: 0.05 }
+  };
+  var slots = {};
+  SLOTS.forEach(function (name) {
+    slots[name] = { layer: null, labels: null, level: null, key: null, box: null, pending: null, abort: null };
+  });
+  var areaCache = new Map();       // level|tolerance|bbox → FeatureCollection (most recent last)
+  var AREA_CACHE_MAX = 24;
 
-  function placeMarker(r) {
-    var old = markers.get(r.id);
-    if (old) reportLayer.removeLayer(old);
-    if (typeof r.lat !== "number" || typeof r.lon !== "number") return;
-    var marker = L.circleMarker(ll(r.lat, r.lon), {
-      renderer: renderer, radius: r.risk_level === "red" ? 11 : 8, color: "#fff", weight: 2,
-      fillColor: RISK_COLOUR[r.risk_level] || "#757575", fillOpacity: 0.95
+  /* The view in WGS-84 [west, south, east, north], padded by a fraction of its size. */
+  function viewBox(pad) {
+    var b = map.getBounds().pad(pad || 0);
+    var sw = unll(b.getSouthWest()), ne = unll(b.getNorthEast());
+    return [sw[1], sw[0], ne[1], ne[0]];
+  }
+  function roundBox(box, step) {
+    var f = function (v, up) { return Number(((up ? Math.ceil : Math.floor)(v / step) * step).toFixed(4)); };
+    return [f(box[0], false), f(box[1], false), f(box[2], true), f(box[3], true)];
+  }
+  function covers(outer, inner) {
+    return !!outer && outer[0] <= inner[0] && outer[1] <= inner[1] && outer[2] >= inner[2] && outer[3] >= inner[3];
+  }
+
+  /* GET /api/areas through the browser's HTTP cache (ETag), not the no-store api() helper. */
+  function fetchJson(url, signal) {
+    return fetch(url, {
+      headers: { "Authorization": "Bearer " + cfg.token, "Accept": "application/geo+json, application/json" },
+      credentials: "same-origin", signal: signal
+    }).then(function (response) {
+      if (!response.ok) return Promise.reject({ status: response.status });
+      return response.json();
     });
-    marker.bindTooltip(textNode(cat(r.category) + " · " + riskLabel(r.risk_level)));
+  }
+  function getAreas(cacheKey, url, signal) {
+    var hit = areaCache.get(cacheKey);
+    if (hit) {
+      areaCache.delete(cacheKey);
+      areaCache.set(cacheKey, hit);
+      return Promise.resolve(hit);
+    }
+    return fetchJson(url, signal).then(function (fc) {
+      areaCache.set(cacheKey, fc);
+      while (areaCache.size > AREA_CACHE_MAX) areaCache.delete(areaCache.keys().next().value);
+      return fc;
+    });
+  }
+
+  /* Hooks for scripts, tests and the benchmark: a counter and attributes set once drawn. */
+  var drawCount = 0;
+  window.__gwMapReady = 0;
+  window.__gwMapDraws = [];
+  function markDrawn(slot, level, count) {
+    // The canvas paints on the next animation frame: count the layer drawn after it.
+    requestAnimationFrame(function () {
+      drawCount += 1;
+      window.__gwMapReady = drawCount;
+      window.__gwMapDraws.push({ slot: slot, level: level, count: count, t: performance.now() });
+      if (window.__gwMapDraws.length > 200) window.__gwMapDraws.shift();
+      mapEl.setAttribute("data-map-ready", String(drawCount));
+      mapEl.setAttribute("data-layers", SLOTS.map(function (s) { return slots[s].layer ? slots[s].level : ""; })
+        .filter(Boolean).join(" "));
+      mapEl.setAttribute("data-cells", String(slots.detail.level === "cell" && slots.detail.layer ? count : 0));
+    });
+  }
+
+  /* Areas below, live markers on top: bring the area layers to the back, bottom one last. */
+  function restack() {
+    SLOTS.forEach(function (name) { if (slots[name].layer) slots[name].layer.bringToBack(); });
+  }
+  function clearSlot(slot) {
+    var s = slots[slot];
+    if (s.abort) { s.abort.abort(); s.abort = null; }
+    s.pending = null;
+    if (s.layer) { map.removeLayer(s.layer); s.layer = null; }
+    if (s.labels) { map.removeLayer(s.labels); s.labels = null; }
+    s.key = null; s.box = null; s.level = null;
+  }
+
+  function areaLabel(level, name) {
+    return L.tooltip({ permanent: true, direction: "center", className: "area-label " + level + "-label",
+      opacity: 0.95, interactive: false }).setContent(textNode(name));
+  }
+
+  function drawSlot(slot, spec, box, fc) {
+    var s = slots[slot];
+    var old = s.layer, oldLabels = s.labels;
+    var isCell = spec.level === "cell";
+    var layer = L.geoJSON(fc, {
+      renderer: renderer, coordsToLatLng: coordsToLatLng,
+      interactive: slot === "detail",
+      style: isCell ? function (feature) { return cellStyle(feature.properties.code); } : STYLE[spec.level]
+    });
+    if (slot === "detail") {
+      layer.bindTooltip(function (target) { return areaTooltip(target.feature.properties); }, { sticky: true });
+    }
+    var labels = null;
+    if (slot !== "detail") {
+      labels = L.layerGroup();
+      layer.eachLayer(function (part) {
+        labels.addLayer(areaLabel(spec.level, part.feature.properties.name).setLatLng(part.getBounds().getCenter()));
+      });
+    }
+    layer.addTo(map);
+    if (labels) labels.addTo(map);
+    if (old) map.removeLayer(old);
+    if (oldLabels) map.removeLayer(oldLabels);
+    s.layer = layer; s.labels = labels; s.level = spec.level; s.box = box;
+    s.key = spec.level + "|" + spec.tolerance;
+    restack();
+    markDrawn(slot, spec.level, fc.features ? fc.features.length : 0);
+    if (isCell) loadCellStatus(true);
+  }
+
+  function updateSlot(slot) {
+    var s = slots[slot], spec = slotSpec(slot, map.getZoom());
+    if (!spec) { clearSlot(slot); return; }
+    var key = spec.level + "|" + spec.tolerance;
+    var view = viewBox(0);
+    // The view already has what it needs: nothing to fetch.
+    if (s.layer && s.key === key && (!spec.step || covers(s.box, view))) return;
+    var box = spec.step ? roundBox(viewBox(0.5), spec.step) : null;
+    var cacheKey = key + "|" + (box ? box.join(",") : "all");
+    if (s.pending === cacheKey) return;          // the same request is on its way
+    if (s.abort) s.abort.abort();                // a stale request for a view we left
+    var controller = window.AbortController ? new AbortController() : null;
+    s.abort = controller; s.pending = cacheKey;
+    var url = "/api/areas?level=" + spec.level + "&tolerance=" + spec.tolerance + (box ? "&bbox=" + box.join(",") : "");
+    getAreas(cacheKey, url, controller ? controller.signal : undefined).then(function (fc) {
+      if (s.pending !== cacheKey) return;         // overtaken by a newer view
+      s.pending = null; s.abort = null;
+      drawSlot(slot, spec, box, fc);
+    }).catch(function (err) {
+      if (s.pending === cacheKey) { s.pending = null; s.abort = null; }
+      if (err && err.name === "AbortError") return;
+      // Offline or refused: the queue works without outlines; the next move retries.
+    });
+  }
+  var firstFit = true;
+  function updateAreas() {
+    SLOTS.forEach(updateSlot);
+    if (Math.floor(map.getZoom()) >= 13) teamBaseLayer.addTo(map); else map.removeLayer(teamBaseLayer);
+  }
+  var areaTimer = null;
+  map.on("moveend", function () { clearTimeout(areaTimer); areaTimer = setTimeout(updateAreas, 120); });
+
+  /* The operator's own area at first: their county, or the whole city. */
+  getAreas("county|0.002|all", "/api/areas?level=county&tolerance=0.002").then(function (fc) {
+    if (!firstFit) return;
+    firstFit = false;
+    var mine = null, all = L.geoJSON(fc, { coordsToLatLng: coordsToLatLng });
+    all.eachLayer(function (layer) {
+      var code = layer.feature.properties.code;
+      if (cfg.area_code && cfg.area_code !== code && cfg.area_code.indexOf(code) === 0) mine = layer;
+      if (cfg.area_code === code) mine = layer;
+    });
+    var bounds = (mine || all).getBounds();
+    if (bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10], animate: false });
+    updateAreas();
+  }).catch(function () { updateAreas(); });
+
+  /* ---- cells: tinted by their open risk, uncovered ones hatched ---- */
+  var cellStatus = new Map();      // code → {risk, open, coverage}
+  var statusMissingUntil = 0;      // /api/areas/status not there (yet): retry later
+  var statusAbort = null;
+  var hatch = (function () {
+    var tile = document.createElement("canvas");
+    tile.width = tile.height = 8;
+    var g = tile.getContext("2d");
+    if (!g) return "#6a1b9a";
+    g.strokeStyle = "#6a1b9a";
+    g.lineWidth = 1.5;
+    g.beginPath();
+    g.moveTo(0, 8); g.lineTo(8, 0);
+    g.moveTo(-2, 2); g.lineTo(2, -2);
+    g.moveTo(6, 10); g.lineTo(10, 6);
+    g.stroke();
+    return g.createPattern(tile, "repeat") || "#6a1b9a";
+  })();
+  function cellStyle(code) {
+    var st = { color: "#607d8b", weight: 0.6, opacity: 0.75, fill: true, fillColor: "#90a4ae", fillOpacity: 0.03, dashArray: null };
+    var s = cellStatus.get(code);
+    if (!s) return st;
+    if (s.risk && RISK_COLOUR[s.risk]) { st.fillColor = RISK_COLOUR[s.risk]; st.fillOpacity = 0.45; }
+    if (s.coverage === "uncovered") {
+      if (!(s.risk && RISK_COLOUR[s.risk])) { st.fillColor = hatch; st.fillOpacity = 0.55; }
+      st.color = "#6a1b9a"; st.weight = 1.4; st.opacity = 0.95; st.dashArray = "4 3";
+    } else if (s.coverage === "silent") {
+      st.color = "#8d6e63"; st.weight = 0.9; st.opacity = 0.85;
+    }
+    return st;
+  }
+  function areaTooltip(p) {
+    var parts = [p.name + " · " + p.code];
+    var s = p.level === "cell" ? cellStatus.get(p.code) : null;
+    if (s) {
+      if (s.risk) parts.push(riskLabel(s.risk));
+      if (s.open) parts.push(GW.fmt(t.open_n, { n: s.open }));
+      if (s.coverage && t["coverage_" + s.coverage]) parts.push(t["coverage_" + s.coverage]);
+    }
+    return textNode(parts.join(" · "));
+  }
+  function restyleCells() {
+    var s = slots.detail;
+    if (!s.layer || s.level !== "cell") return;
+    s.layer.eachLayer(function (part) { part.setStyle(cellStyle(part.feature.properties.code)); });
+  }
+  function loadCellStatus(newView) {
+    var s = slots.detail;
+    if (!s.layer || s.level !== "cell" || !s.box) return;
+    if (Date.now() < statusMissingUntil) return;
+    if (!newView && statusAbort) return;
+    if (statusAbort) statusAbort.abort();
+    var box = s.box.slice(), controller = window.AbortController ? new AbortController() : null;
+    statusAbort = controller;
+    GW.api(cfg.token, "/api/areas/status?level=cell&bbox=" + box.join(","),
+      { signal: controller ? controller.signal : undefined }).then(function (answer) {
+      if (statusAbort !== controller) return;
+      statusAbort = null;
+      cellStatus = new Map();
+      var cells = (answer && answer.cells) || {};
+      Object.keys(cells).forEach(function (code) { if (cells[code]) cellStatus.set(code, cells[code]); });
+      restyleCells();
+      mapEl.setAttribute("data-cell-status", "loaded");
+    }).catch(function (err) {
+      if (statusAbort === controller) statusAbort = null;
+      if (err && err.status === 404) {
+        // The status endpoint is not deployed here: plain cells, ask again in a minute.
+        statusMissingUntil = Date.now() + 60000;
+        mapEl.setAttribute("data-cell-status", "unavailable");
+      }
+    });
+  }
+  var statusTimer = null;
+  function refreshCellStatusSoon() {
+    if (slots.detail.level !== "cell") return;
+    clearTimeout(statusTimer);
+    statusTimer = setTimeout(function () { loadCellStatus(false); }, 1500);
+  }
+
+  /* ---- reports: a circle per report coloured by risk, a counted badge per cluster ---- */
+  function placeMarker(r) {
+    dropMarker(r.id);
+    if (typeof r.lat !== "number" || typeof r.lon !== "number") return;
+    var colour = RISK_COLOUR[r.risk_level] || "#757575";
+    var marker;
+    var label = cat(r.category) + " · " + riskLabel(r.risk_level || "") + " · #" + r.id;
+    if (r.cluster_size > 1) {
+      marker = L.marker(ll(r.lat, r.lon), {
+        keyboard: false, riseOnHover: true, zIndexOffset: 1000 - rank(r) * 100,
+        icon: L.divIcon({
+          className: "report-cluster risk-" + (r.risk_level || "none"), iconSize: [30, 30],
+          html: el("span", { "data-map-report": r.id, text: String(r.cluster_size) })
+        })
+      });
+      label += " · " + GW.fmt(t.reports_n, { n: r.cluster_size });
+    } else {
+      marker = L.circleMarker(ll(r.lat, r.lon), {
+        renderer: renderer, radius: r.risk_level === "red" ? 10 : 8, color: "#fff", weight: 2,
+        fillColor: colour, fillOpacity: 0.95
+      });
+    }
+    marker.gwRisk = r.risk_level || null;
+    marker.gwColour = colour;
+    marker.bindTooltip(textNode(label));
     marker.on("click", function () { focusReport(r.id, false); });
     marker.addTo(reportLayer);
     markers.set(r.id, marker);
     // The most dangerous on top where reports overlap.
-    if (r.risk_level === "red") marker.bringToFront();
+    if (r.risk_level === "red" && marker.bringToFront) marker.bringToFront();
   }
   function dropMarker(id) {
     var m = markers.get(id);
     if (m) { reportLayer.removeLayer(m); markers.delete(id); }
   }
 
-  function showTeam(team) {
-    var pos = team.position;
-    var old = teamMarkers.get(team.id);
-    if (old) teamLayer.removeLayer(old);
-    if (!pos || typeof pos.lat !== "number") return;
-    var icon = L.divIcon({ className: "team-marker", html: "", iconSize: [16, 16] });
-    var m = L.marker(ll(pos.lat, pos.lon), { icon: icon, keyboard: false })
-      .bindTooltip(textNode(team.name + " · " + (codes.team_status[team.status] || team.status)));
-    m.addTo(teamLayer);
-    teamMarkers.set(team.id, m);
+  /* ---- incidents: a square badge with the status ---- */
+  var incidentMarkers = new Map();
+  function placeIncident(inc) {
+    var old = incidentMarkers.get(inc.id);
+    if (old) { incidentLayer.removeLayer(old); incidentMarkers.delete(inc.id); }
+    if (INCIDENT_DONE[inc.status] || typeof inc.lat !== "number" || typeof inc.lon !== "number") return;
+    var statusText = (codes.incident_status && codes.incident_status[inc.status]) || inc.status;
+    var m = L.marker(ll(inc.lat, inc.lon), {
+      keyboard: false, zIndexOffset: 2000,
+      icon: L.divIcon({
+        className: "incident-marker status-" + inc.status + " risk-" + (inc.risk_level || "none"),
+        iconSize: null, iconAnchor: [12, 12],
+        html: el("span", { "data-map-incident": inc.id, "data-map-status": inc.status }, [
+          el("b", { text: "!" }), el("span", { class: "incident-marker-status", text: statusText })
+        ])
+      })
+    });
+    m.bindTooltip(textNode("#" + inc.id + " " + title(inc) + " · " + statusText), { direction: "top", offset: [0, -12] });
+    m.on("click", function () { selectIncident(inc.id); });
+    m.addTo(incidentLayer);
+    incidentMarkers.set(inc.id, m);
   }
+
+  /* ---- teams: status colour, position age; hollow at base when no position is known ---- */
+  var TEAM_COLOUR = { available: "#2e7d32", dispatched: "#6a1b9a", en_route: "#ef6c00",
+    on_scene: "#c62828", returning: "#0277bd", off_duty: "#9e9e9e" };
+  var STALE_MS = 15 * 60 * 1000;
+  var teamsById = new Map();
+  function ageText(ms) {
+    var min = Math.floor(ms / 60000);
+    if (min < 1) return t.just_now;
+    if (min < 120) return GW.fmt(t.min_ago, { min: min });
+    return GW.fmt(t.h_ago, { h: Math.floor(min / 60) });
+  }
+  function teamLook(team) {
+    var pos = team.position && typeof team.position.lat === "number" && typeof team.position.lon === "number"
+      ? team.position : null;
+    var base = team.base && typeof team.base.lat === "number" && typeof team.base.lon === "number" ? team.base : null;
+    var at = pos || base;
+    if (!at) return null;
+    var age = pos && pos.at ? Date.now() - new Date(pos.at).getTime() : null;
+    var stale = age !== null && age > STALE_MS;
+    var colour = TEAM_COLOUR[team.status] || "#455a64";
+    var where = pos ? (age === null ? t.live : ageText(Math.max(0, age))) : t.at_base;
+    return {
+      latlng: ll(at.lat, at.lon), live: !!pos, stale: stale,
+      style: pos
+        ? { radius: 7, color: stale ? "#616161" : "#fff", weight: 2, fillColor: stale ? "#9e9e9e" : colour, fillOpacity: stale ? 0.7 : 1 }
+        : { radius: 5, color: colour, weight: 2, fillColor: "#fff", fillOpacity: 0.9 },
+      text: team.name + " · " + ((codes.team_status && codes.team_status[team.status]) || team.status) + " · " + where,
+      // Thousands of village teams idle at base: drawn only when zoomed in close; the rescue
+      // squads and every team with a position or a job always.
+      group: pos || team.kind === "professional_rescue" || team.status !== "available" ? teamLayer : teamBaseLayer
+    };
+  }
+  function showTeam(team) {
+    if (!team || typeof team.id !== "number") return;
+    teamsById.set(team.id, team);
+    var look = teamLook(team), m = teamMarkers.get(team.id);
+    if (!look) {
+      if (m) { m.gwGroup.removeLayer(m); teamMarkers.delete(team.id); }
+      return;
+    }
+    if (m && m.gwGroup !== look.group) { m.gwGroup.removeLayer(m); m = null; teamMarkers.delete(team.id); }
+    if (!m) {
+      m = L.circleMarker(look.latlng, Object.assign({ renderer: renderer }, look.style));
+      m.bindTooltip(textNode(look.text));
+      m.gwGroup = look.group;
+      m.addTo(look.group);
+      teamMarkers.set(team.id, m);
+    } else {
+      m.setLatLng(look.latlng);
+      m.setStyle(look.style);
+      m.setTooltipContent(textNode(look.text));
+    }
+    m.gwLive = look.live; m.gwStale = look.stale; m.gwStatus = team.status;
+    if (look.live) m.bringToFront();
+  }
+  function loadTeams() {
+    return GW.api(cfg.token, "/api/teams").then(function (list) {
+      var seen = new Set();
+      (list || []).forEach(function (team) { seen.add(team.id); showTeam(team); });
+      Array.from(teamMarkers.keys()).forEach(function (id) {
+        if (!seen.has(id)) { var m = teamMarkers.get(id); m.gwGroup.removeLayer(m); teamMarkers.delete(id); teamsById.delete(id); }
+      });
+    }).catch(function () { /* loaded again on reconnect */ });
+  }
+  // Position ages move on: refresh the teams that report a position.
+  setInterval(function () {
+    teamsById.forEach(function (team) { if (team.position) showTeam(team); });
+  }, 30000);
+
+  /* A compact legend in the corner (collapsible). */
+  var Legend = L.Control.extend({
+    options: { position: "bottomleft" },
+    onAdd: function () {
+      function row(swatchClass, text, colour) {
+        var swatch = el("span", { class: "legend-swatch " + swatchClass });
+        if (colour) swatch.style.setProperty("--swatch", colour);
+        return el("li", {}, [swatch, el("span", { text: text })]);
+      }
+      var rows = ["red", "orange", "yellow", "blue"].map(function (level) {
+        return row("legend-risk", riskLabel(level), RISK_COLOUR[level]);
+      });
+      rows.push(row("legend-uncovered", t.legend_uncovered));
+      rows.push(row("legend-silent", t.legend_silent));
+      rows.push(row("legend-incident", t.legend_incident));
+      rows.push(row("legend-team", t.legend_team, TEAM_COLOUR.available));
+      rows.push(row("legend-team-base", t.legend_team_base, TEAM_COLOUR.available));
+      rows.push(row("legend-team legend-stale", t.legend_stale));
+      var box = el("details", { class: "map-legend", open: true }, [
+        el("summary", { text: t.legend }), el("ul", {}, rows)
+      ]);
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      return box;
+    }
+  });
+  new Legend().addTo(map);
+
+  window.gwMap = {
+    map: map, renderer: renderer, ll: ll, unll: unll, gcj02ToWgs84: gcj02ToWgs84,
+    reportMarker: function (id) { return markers.get(id) || null; },
+    teamMarker: function (id) { return teamMarkers.get(id) || null; },
+    incidentMarker: function (id) { return incidentMarkers.get(id) || null; },
+    cellStatus: function (code) { return cellStatus.get(code) || null; },
+    slots: function () {
+      var out = {};
+      SLOTS.forEach(function (name) { out[name] = slots[name].layer ? slots[name].level : null; });
+      return out;
+    }
+  };
 
   /* ---------------- triage queue ---------------- */
   function rank(r) {
@@ -388,6 +757,7 @@
     var old = incidentItem(inc.id), node = incidentNode(inc);
     if (old) incidentList.replaceChild(node, old); else incidentList.insertBefore(node, incidentList.firstChild);
     if (selectedIncident === inc.id) renderDetailHead(inc);
+    placeIncident(inc);
   }
   function renderIncidents() {
     Array.from(incidents.values())
@@ -398,7 +768,12 @@
   }
   function loadIncidents() {
     return GW.api(cfg.token, "/api/incidents").then(function (list) {
-      list.forEach(upsertIncident);
+      var active = new Set();
+      list.forEach(function (inc) { active.add(inc.id); upsertIncident(inc); });
+      // Ended while we were away: off the map (the list keeps them until reload).
+      incidentMarkers.forEach(function (m, id) {
+        if (!active.has(id)) { incidentLayer.removeLayer(m); incidentMarkers.delete(id); }
+      });
       renderIncidents();
     }).catch(function () { /* shown again on reconnect */ });
   }
@@ -556,14 +931,18 @@
   var socket = GW.connectSocket("/operator", cfg.token, t, {
     connect: function (again) {
       if (!again) return;
+      // Back after a dropped connection: resync what we may have missed.
       loadTriage();
       loadIncidents();
+      loadTeams();
+      loadCellStatus(true);
       if (selectedIncident !== null) loadDetail(selectedIncident);
     }
   });
   socket.on("report:new", function (payload) {
     GW.asList(payload).forEach(function (p) { upsertReport(p && p.report, true); });
     renderQueue();
+    refreshCellStatusSoon();
   });
   socket.on("report:triaged", function (payload) {
     GW.asList(payload).forEach(function (p) {
@@ -585,6 +964,7 @@
       upsertReport(next, true);
     });
     renderQueue();
+    refreshCellStatusSoon();
   });
   socket.on("report:updated", function (payload) {
     GW.asList(payload).forEach(function (p) {
@@ -593,6 +973,7 @@
       if (QUEUE_STATUSES[r.status]) upsertReport(r, true); else removeReport(r.id);
     });
     renderQueue();
+    refreshCellStatusSoon();
   });
   socket.on("report:claimed", function (payload) {
     GW.asList(payload).forEach(function (p) {
@@ -628,4 +1009,5 @@
 
   loadTriage();
   loadIncidents();
+  loadTeams();
 })();
