@@ -37,7 +37,7 @@ lint: install-test
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest --doctest-modules grid dispatch/triage dispatch/recommend.py tests
+	$(BIN)/python -m pytest --doctest-modules grid dispatch/triage dispatch/recommend.py dispatch/services/photos.py tests
 
 bench: install-test
 	$(BIN)/python -m bench.run
