@@ -592,8 +592,10 @@
       node.appendChild(el("div", { class: "report-actions" }, [
         el("button", { type: "button", class: "btn btn-small btn-ok", "data-action": "verify", text: t.verify }),
         el("button", { type: "button", class: "btn btn-small btn-danger", "data-action": "dismiss", text: t.dismiss }),
-        el("button", { type: "button", class: "btn btn-small btn-primary", "data-action": "incident", text: t.create_incident })
+        el("button", { type: "button", class: "btn btn-small btn-primary", "data-action": "incident", text: t.create_incident }),
+        el("button", { type: "button", class: "btn btn-small btn-quiet", "data-action": "merge", text: t.merge })
       ]));
+      if (r.id === mergeFrom) node.classList.add("is-merge-source");
     }
     return node;
   }
@@ -628,6 +630,7 @@
     if (alertIfRed && r.risk_level === "red" && (!before || before.risk_level !== "red")) redAlert(r);
   }
   function removeReport(id) {
+    if (id === mergeFrom) stopMerge("");
     reports.delete(id);
     selected.delete(id);
     var node = queueItem(id);
@@ -662,10 +665,49 @@
     if (box.checked) selected.add(id); else selected.delete(id);
     createSelected.disabled = selected.size === 0;
   });
+  /* Merge: the entry's button starts a "pick the target" mode; a click on another entry ends it. */
+  var mergeFrom = null;
+  function startMerge(id) {
+    mergeFrom = id;
+    queue.setAttribute("data-merge-from", String(id));
+    queue.classList.add("is-merging");
+    var node = queueItem(id);
+    if (node) node.classList.add("is-merge-source");
+    say(queueMsg, GW.fmt(t.merge_pick, { id: id }), false);
+  }
+  function stopMerge(message) {
+    if (mergeFrom === null) return;
+    var node = queueItem(mergeFrom);
+    if (node) node.classList.remove("is-merge-source");
+    mergeFrom = null;
+    queue.removeAttribute("data-merge-from");
+    queue.classList.remove("is-merging");
+    if (message !== undefined) say(queueMsg, message, false);
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && mergeFrom !== null) stopMerge(t.merge_cancelled);
+  });
+  function mergeInto(id, into) {
+    stopMerge();
+    socket.emit("report:review", { report_id: id, action: "merge", into_report_id: into }, function (ack) {
+      if (ack && ack.ok) {
+        if (ack.report) upsertReport(ack.report, false); else removeReport(id);
+        renderQueue();
+        say(queueMsg, GW.fmt(t.merged_into, { id: id, into: into }), false);
+      } else {
+        say(queueMsg, "#" + id + ": " + errorText(ack), true);
+      }
+    });
+  }
   queue.addEventListener("click", function (event) {
     var item = event.target.closest("[data-report-id]");
     if (!item) return;
     var id = Number(item.getAttribute("data-report-id"));
+    if (mergeFrom !== null) {
+      event.preventDefault();
+      if (id === mergeFrom) stopMerge(t.merge_cancelled); else mergeInto(mergeFrom, id);
+      return;
+    }
     var button = event.target.closest("button[data-action]");
     if (!button) {
       if (!event.target.closest("input")) { focusReport(id, true); claim(id); }
@@ -673,6 +715,7 @@
     }
     var action = button.getAttribute("data-action");
     if (action === "incident") { createIncident([id]); return; }
+    if (action === "merge") { startMerge(id); return; }
     var review = { report_id: id, action: action };
     if (action === "dismiss") {
       var reason = window.prompt(t.dismiss_reason, "");
@@ -815,6 +858,21 @@
     loadDetail(id);
   }
 
+  function timelineItem(e) {
+    var actions = t.actions || {};
+    var label = actions[e.action] || e.action;
+    var parts = [GW.formatTime(e.at, cfg.lang, false), label];
+    var after = e.after || {};
+    if (String(e.action).indexOf("task.") === 0 && after.team_id !== undefined && after.team_id !== null) {
+      var name = null;
+      tasks.forEach(function (task) { if (task.team_id === after.team_id && task.team_name) name = task.team_name; });
+      parts.push(name || (t.team + " #" + after.team_id));
+    }
+    if (after.status && e.action === "incident.status") parts.push("→ " + (codes.incident_status[after.status] || after.status));
+    parts.push("· " + (e.actor_id === null || e.actor_id === undefined ? t.system : "#" + e.actor_id));
+    return el("li", { "data-action": e.action, title: e.entity, text: parts.join(" ") });
+  }
+
   function loadDetail(id) {
     GW.api(cfg.token, "/api/incidents/" + id).then(function (full) {
       if (selectedIncident !== id) return;
@@ -830,10 +888,7 @@
       (full.reports || []).forEach(function (r) { list.appendChild(reportNode(r, false)); });
       var timeline = document.getElementById("timeline");
       GW.clear(timeline);
-      (full.timeline || []).forEach(function (e) {
-        var change = e.after && e.after.status ? " → " + e.after.status : "";
-        timeline.appendChild(el("li", { text: GW.formatTime(e.at, cfg.lang, false) + " " + e.action + " " + e.entity + change }));
-      });
+      (full.timeline || []).forEach(function (e) { timeline.appendChild(timelineItem(e)); });
     }).catch(function (err) { say(detailError, GW.fmt(t.load_failed, { message: errorText(err) }), true); });
     loadRecommendations(id);
   }

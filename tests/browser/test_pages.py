@@ -7,15 +7,47 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Page
+
+from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 XSS = "<img src=x onerror=window.__xss=1>"
+XSS_SCRIPT = "<script>window.__xss2=1</script>"
+# Places of their own (over 3 km from every other test's reports), so no cluster joins them.
+XSS_PLACE = (36.10, 103.84)
+MERGE_PLACES = ((36.02, 103.76), (36.12, 103.93))
 
 
-def submit_report(informant: Page, category: str, text: str, severity: str = "4") -> int:
-    """Fill the informant form, send it, and wait for the server's number."""
+def api_token(url: str, username: str) -> str:
+    answer = requests.post(
+        f"{url}/api/auth/token", json={"username": username, "password": PASSWORD}, timeout=10
+    )
+    answer.raise_for_status()
+    return str(answer.json()["token"])
+
+
+def submit_report(
+    informant: Page,
+    category: str,
+    text: str,
+    severity: str = "4",
+    at: tuple[float, float] | None = None,
+) -> int:
+    """Fill the informant form (at a given place if asked), send it, wait for the server's id."""
+    if at is not None:
+        informant.evaluate(
+            """([lat, lon]) => {
+                const form = document.getElementById("report-form");
+                for (const [name, value] of [["lat", lat], ["lon", lon]]) {
+                    form.elements[name].value = String(value);
+                    form.elements[name].dispatchEvent(new Event("input", {bubbles: true}));
+                }
+            }""",
+            list(at),
+        )
     informant.select_option('[name="category"]', category)
     informant.fill('[name="text"]', text)
     informant.select_option('[name="severity"]', severity)
@@ -142,3 +174,120 @@ def test_a_report_made_offline_waits_and_is_sent_on_reconnect(pages: Any) -> Non
         f'[data-client-id="{client_id}"][data-state="sent"]', timeout=30_000
     )
     assert informant.locator("[data-client-id]").count() >= 1
+
+
+def test_a_script_in_report_text_never_runs_for_the_operator_or_the_team(pages: Any) -> None:
+    informant = pages.open("informant", viewport=pages.PHONE)  # place typed in, no GPS
+    operator = pages.open("operator", viewport=pages.DESKTOP)
+    leader = pages.open("leader", viewport=pages.PHONE)
+    leader.wait_for_selector("#standby:not([hidden])")
+    report_id = submit_report(informant, "other", XSS_SCRIPT, "3", at=XSS_PLACE)
+    card = f'#queue [data-report-id="{report_id}"]'
+    operator.wait_for_selector(f'{card}:not([data-risk-level=""])')
+    assert operator.inner_text(f"{card} .report-text") == XSS_SCRIPT
+    assert operator.locator(f"{card} script").count() == 0
+
+    operator.click(f'{card} button[data-action="incident"]')
+    incident = operator.wait_for_selector('#incidents [data-incident-id][aria-selected="true"]')
+    incident_id = int(incident.get_attribute("data-incident-id") or 0)
+    url = pages.server.url
+    headers = {"Authorization": f"Bearer {api_token(url, 'operator')}"}
+    teams = requests.get(f"{url}/api/teams", headers=headers, timeout=10).json()
+    ark = next(team for team in teams if team["name"] == "方舟救援队")
+    back = requests.post(  # an earlier test may have left it returning from a task
+        f"{url}/api/teams/status",
+        json={"status": "available"},
+        headers={"Authorization": f"Bearer {api_token(url, 'leader')}"},
+        timeout=10,
+    )
+    assert back.status_code == 200, back.text
+    sent = requests.post(
+        f"{url}/api/incidents/{incident_id}/dispatch",
+        json={"team_id": ark["id"]},
+        headers=headers,
+        timeout=10,
+    )
+    assert sent.status_code == 201, sent.text
+
+    task = leader.wait_for_selector('[data-task-id][data-status="offered"]', timeout=10_000)
+    assert XSS_SCRIPT in task.inner_text()
+    assert leader.locator("[data-task-id] script").count() == 0
+    pages.shot(leader, "team-phone-script-text")
+
+    # The timeline reads as words: the action, the team and who did it.
+    operator.click(f'#incidents [data-incident-id="{incident_id}"]')
+    offered = operator.wait_for_selector('#timeline li[data-action="task.offered"]')
+    assert "已派发任务 方舟救援队 · #" in offered.inner_text(), offered.inner_text()
+    assert "task." not in operator.inner_text("#timeline")
+    offered.scroll_into_view_if_needed()
+    pages.shot(operator, "operator-desktop-timeline")
+
+    for action, status in (
+        ("ack", "acknowledged"),
+        ("en_route", "en_route"),
+        ("on_scene", "on_scene"),
+        ("completed", "completed"),
+    ):
+        leader.click(f'[data-task-id] button[data-action="{action}"]')
+        leader.wait_for_selector(f'[data-task-id][data-status="{status}"]')
+    operator.wait_for_timeout(300)
+    for page in (informant, operator, leader):
+        assert page.evaluate("window.__xss2") is None
+
+
+def test_the_operator_merges_one_queue_entry_into_another(pages: Any) -> None:
+    informant = pages.open("informant", viewport=pages.PHONE)
+    operator = pages.open("operator", viewport=pages.DESKTOP)
+    tag = uuid.uuid4().hex[:6]
+    source = submit_report(informant, "other", f"路灯倒了 {tag}", "2", at=MERGE_PLACES[0])
+    target = submit_report(informant, "other", f"路边围墙有裂缝 {tag}", "2", at=MERGE_PLACES[1])
+    for report_id in (source, target):
+        operator.wait_for_selector(
+            f'#queue [data-report-id="{report_id}"]:not([data-risk-level=""])'
+        )
+    source_card = f'#queue [data-report-id="{source}"]'
+    target_card = f'#queue [data-report-id="{target}"]'
+
+    # Esc leaves the choosing mode without merging anything.
+    operator.click(f'{source_card} button[data-action="merge"]')
+    operator.wait_for_selector(f'#queue[data-merge-from="{source}"]')
+    operator.keyboard.press("Escape")
+    operator.wait_for_selector("#queue:not([data-merge-from])")
+
+    operator.click(f'{source_card} button[data-action="merge"]')
+    operator.wait_for_selector(f"{source_card}.is-merge-source")
+    pages.shot(operator, "operator-desktop-merge-choose")
+    operator.click(f"{target_card} .report-text")
+    operator.wait_for_selector(source_card, state="detached")
+    operator.wait_for_selector("#queue:not([data-merge-from])")
+    assert operator.locator(target_card).count() == 1
+    assert f"#{source}" in operator.inner_text("#queue-msg")
+
+    url = pages.server.url
+    headers = {"Authorization": f"Bearer {api_token(url, 'operator')}"}
+    answer = requests.get(f"{url}/api/reports/{source}", headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    report = body.get("report", body)
+    assert report["status"] == "merged"
+    operator.wait_for_timeout(300)
+    assert operator.locator(source_card).count() == 0
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_every_page_has_a_screenshot_at_phone_and_desktop_size(pages: Any, size: str) -> None:
+    viewport = pages.PHONE if size == "phone" else pages.DESKTOP
+    login = pages.open(None, viewport=viewport)
+    login.goto(f"{pages.server.url}/login")
+    login.wait_for_selector('[name="username"]')
+    pages.shot(login, f"login-{size}")
+    for username, name in (
+        ("informant", "informant"),
+        ("operator", "operator"),
+        ("leader", "team"),
+    ):
+        page = pages.open(username, viewport=viewport)
+        if name == "operator":
+            page.wait_for_selector('#map[data-layers~="county"]')
+        page.wait_for_timeout(400)
+        pages.shot(page, f"{name}-{size}")
