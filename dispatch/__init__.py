@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import socketio as socketio_lib
-from flask import Flask, request, session
+from flask import Flask, Response, request, session
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -72,7 +72,21 @@ def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None =
     from .cli import register_flask_commands
 
     register_flask_commands(app)
+    app.after_request(_security_headers)
     return app
+
+
+def _security_headers(response: Response) -> Response:
+    """Every answer: no type sniffing, no framing, no referrer leaving the site.
+
+    A Content-Security-Policy comes with the security issue: it must be checked against
+    the browser tests' own tooling, which evaluates strings in the page.
+    """
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    return response
 
 
 def _select_locale() -> str:

@@ -68,3 +68,11 @@ def test_locate(client: FlaskClient) -> None:
     assert [a["level"] for a in found["areas"]] == ["city", "county", "township", "village", "cell"]
     assert client.get("/api/areas/locate?lat=50&lon=50").status_code == 404
     assert client.get("/api/areas/locate?lat=x&lon=1").status_code == 422
+
+
+def test_security_headers(app: Flask) -> None:
+    for path in ("/login", "/api/reports"):
+        response = app.test_client().get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "same-origin"
