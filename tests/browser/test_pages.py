@@ -63,6 +63,20 @@ def submit_report(
     return int(server_id)
 
 
+def walk_task_to_completion(leader: Any, operator: Any = None) -> None:
+    """The leader taps through the task; the operator, if given, sees every step."""
+    for action, status in (
+        ("ack", "acknowledged"),
+        ("en_route", "en_route"),
+        ("on_scene", "on_scene"),
+        ("completed", "completed"),
+    ):
+        leader.click(f'[data-task-id] button[data-action="{action}"]')
+        leader.wait_for_selector(f'[data-task-id][data-status="{status}"]')
+        if operator is not None:
+            operator.wait_for_selector(f'#tasks [data-task-id][data-status="{status}"]')
+
+
 def test_login_page_speaks_chinese_by_default_and_english_on_request(pages: Any) -> None:
     page = pages.open(None, viewport=pages.PHONE)
     url = pages.server.url
@@ -130,15 +144,7 @@ def test_incident_dispatch_and_team_lifecycle(pages: Any) -> None:
     operator.wait_for_selector('#tasks [data-task-id][data-status="offered"]')
     pages.shot(operator, "operator-desktop-dispatched")
 
-    for action, status in (
-        ("ack", "acknowledged"),
-        ("en_route", "en_route"),
-        ("on_scene", "on_scene"),
-        ("completed", "completed"),
-    ):
-        leader.click(f'[data-task-id] button[data-action="{action}"]')
-        leader.wait_for_selector(f'[data-task-id][data-status="{status}"]')
-        operator.wait_for_selector(f'#tasks [data-task-id][data-status="{status}"]')
+    walk_task_to_completion(leader, operator)
     pages.shot(leader, "team-phone-completed")
 
     operator.wait_for_selector(f'[data-incident-id="{incident_id}"][data-status="resolved"]')
@@ -222,14 +228,7 @@ def test_a_script_in_report_text_never_runs_for_the_operator_or_the_team(pages: 
     offered.scroll_into_view_if_needed()
     pages.shot(operator, "operator-desktop-timeline")
 
-    for action, status in (
-        ("ack", "acknowledged"),
-        ("en_route", "en_route"),
-        ("on_scene", "on_scene"),
-        ("completed", "completed"),
-    ):
-        leader.click(f'[data-task-id] button[data-action="{action}"]')
-        leader.wait_for_selector(f'[data-task-id][data-status="{status}"]')
+    walk_task_to_completion(leader)
     operator.wait_for_timeout(300)
     for page in (informant, operator, leader):
         assert page.evaluate("window.__xss2") is None
