@@ -253,27 +253,30 @@ def compute_coverage(
         unit = units.setdefault(unit_code, _Unit(unit_code, facts.units.get(unit_code, "")))
         unit.cells += 1
         people = facts.informants.get(code, [])
-        if not people:
+        state = cell_state(people, facts.last_active, cutoff)
+        if state == "covered":
+            unit.covered += 1
+        elif state == "uncovered":
             unit.uncovered += 1
             if len(uncovered) < limit:
                 uncovered.append({"code": code, "name": name})
-            continue
-        latest = [facts.last_active.get(uid) for uid, _ in people]
-        if any(t is not None and t >= cutoff for t in latest):
-            unit.covered += 1
-            continue
-        unit.silent += 1
-        if len(silent) < limit:
-            silent.append(
-                {
-                    "code": code,
-                    "name": name,
-                    "informants": [
-                        {"user_id": uid, "username": uname, "last_active": iso(t)}
-                        for (uid, uname), t in zip(people, latest, strict=True)
-                    ],
-                }
-            )
+        else:
+            unit.silent += 1
+            if len(silent) < limit:
+                silent.append(
+                    {
+                        "code": code,
+                        "name": name,
+                        "informants": [
+                            {
+                                "user_id": uid,
+                                "username": uname,
+                                "last_active": iso(facts.last_active.get(uid)),
+                            }
+                            for uid, uname in people
+                        ],
+                    }
+                )
     totals = _Unit("", "")
     for unit in units.values():
         totals.cells += unit.cells
@@ -309,24 +312,8 @@ def coverage(actor: User, area: str | None = None, days: int | None = None) -> d
         .where(Area.level == "cell", Area.code.startswith(prefix))
         .order_by(Area.code)
     ).all()
-    people: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for cell, uid, username in db.session.execute(
-        db.select(InformantAssignment.cell_code, User.id, User.username)
-        .join(User, User.id == InformantAssignment.user_id)
-        .where(
-            InformantAssignment.ended_at.is_(None),
-            InformantAssignment.cell_code.startswith(prefix),
-            User.active.is_(True),
-        )
-    ):
-        people[cell].append((uid, username))
-    last: dict[int, datetime] = {}
-    ids = {uid for group in people.values() for uid, _ in group}
-    for uid, at in _latest(Report.informant_id, Report.received_at, ids):
-        last[uid] = at
-    for uid, at in _latest(CheckIn.user_id, CheckIn.at, ids):
-        if uid not in last or at > last[uid]:
-            last[uid] = at
+    people = _active_informants(InformantAssignment.cell_code.startswith(prefix))
+    last = _last_active({uid for group in people.values() for uid, _ in group})
     units = dict(
         db.session.execute(
             db.select(Area.code, Area.name).where(
@@ -352,36 +339,46 @@ def coverage(actor: User, area: str | None = None, days: int | None = None) -> d
 def cell_coverage(codes: list[str], days: int | None = None) -> dict[str, str]:
     """covered / silent / uncovered for each of these cells (see `coverage`)."""
     days = days or int(current_app.config.get("GRIDWATCH_COVERAGE_DAYS", 7))
-    people: dict[str, list[int]] = defaultdict(list)
-    for start in range(0, len(codes), 900):
-        for cell, uid in db.session.execute(
-            db.select(InformantAssignment.cell_code, InformantAssignment.user_id)
-            .join(User, User.id == InformantAssignment.user_id)
-            .where(
-                InformantAssignment.ended_at.is_(None),
-                InformantAssignment.cell_code.in_(codes[start : start + 900]),
-                User.active.is_(True),
-            )
-        ):
-            people[cell].append(uid)
+    people: dict[str, list[tuple[int, str]]] = {}
+    for start in range(0, len(codes), 900):  # stay under SQLite's bound-parameter limit
+        people |= _active_informants(InformantAssignment.cell_code.in_(codes[start : start + 900]))
+    last = _last_active({uid for group in people.values() for uid, _ in group})
+    cutoff = utcnow() - timedelta(days=days)
+    return {code: cell_state(people.get(code, []), last, cutoff) for code in codes}
+
+
+def cell_state(
+    people: list[tuple[int, str]], last_active: dict[int, datetime], cutoff: datetime
+) -> str:
+    """A cell is covered when one of its informants was active since `cutoff`. Pure."""
+    if not people:
+        return "uncovered"
+    if any((t := last_active.get(uid)) is not None and t >= cutoff for uid, _ in people):
+        return "covered"
+    return "silent"
+
+
+def _active_informants(*where: Any) -> dict[str, list[tuple[int, str]]]:
+    """Active informants of active accounts, by cell."""
+    people: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for cell, uid, username in db.session.execute(
+        db.select(InformantAssignment.cell_code, User.id, User.username)
+        .join(User, User.id == InformantAssignment.user_id)
+        .where(InformantAssignment.ended_at.is_(None), User.active.is_(True), *where)
+    ):
+        people[cell].append((uid, username))
+    return dict(people)
+
+
+def _last_active(ids: Iterable[int]) -> dict[int, datetime]:
+    """Each informant's latest report or check-in."""
     last: dict[int, datetime] = {}
-    ids = {uid for group in people.values() for uid in group}
     for uid, at in _latest(Report.informant_id, Report.received_at, ids) + _latest(
         CheckIn.user_id, CheckIn.at, ids
     ):
         if uid not in last or at > last[uid]:
             last[uid] = at
-    cutoff = utcnow() - timedelta(days=days)
-    states = {}
-    for code in codes:
-        members = people.get(code, [])
-        if not members:
-            states[code] = "uncovered"
-        elif any(last.get(uid) is not None and last[uid] >= cutoff for uid in members):
-            states[code] = "covered"
-        else:
-            states[code] = "silent"
-    return states
+    return last
 
 
 def _latest(who: Any, when: Any, ids: Iterable[int]) -> list[tuple[int, datetime]]:
