@@ -353,7 +353,6 @@ class Incident(db.Model):  # type: ignore[name-defined,misc]
     cascade_stopped: Mapped[bool] = mapped_column(default=False)
 
     reports: Mapped[list[Report]] = relationship(foreign_keys=[Report.incident_id])
-    tasks: Mapped[list[Task]] = relationship(back_populates="incident")
 
     def can_transition_to(self, status: str) -> bool:
         return status in INCIDENT_TRANSITIONS.get(self.status, set())
@@ -385,7 +384,7 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     decline_reason: Mapped[str | None] = mapped_column(String(500), default=None)
     cascade: Mapped[bool] = mapped_column(default=True)
 
-    incident: Mapped[Incident] = relationship(back_populates="tasks")
+    incident: Mapped[Incident] = relationship()
     team: Mapped[Team] = relationship()
 
     def can_transition_to(self, status: str) -> bool:

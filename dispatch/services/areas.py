@@ -206,12 +206,6 @@ def _render_geojson(
     return b'{"type":"FeatureCollection","features":[' + b",".join(features) + b"]}"
 
 
-def list_areas(**kwargs: Any) -> dict[str, Any]:
-    """Areas as a parsed GeoJSON FeatureCollection (see :func:`areas_geojson`)."""
-    body, _ = areas_geojson(**kwargs)
-    return dict(orjson.loads(body))
-
-
 CHUNK = 5000
 
 

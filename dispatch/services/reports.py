@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import case
 
-from ..errors import Claimed, InvalidTransition, NotFound, ValidationFailed
+from ..errors import Claimed, InvalidTransition, ValidationFailed
 from ..extensions import db
 from ..models import Report, ReportStatus, Role, User, utcnow
 from ..realtime import names
@@ -297,10 +297,3 @@ def untriaged_report_ids(older_than_s: int = TRIAGE_SWEEP_AFTER_S) -> list[int]:
         .limit(1000)
     )
     return list(db.session.scalars(stmt))
-
-
-def require_report(report_id: int) -> Report:
-    report = db.session.get(Report, report_id)
-    if report is None:
-        raise NotFound("no such report")
-    return report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,11 +65,3 @@ def find_cluster(
         if best is None or (metres, minutes) < best:
             best, chosen = (metres, minutes), candidate.id
     return chosen
-
-
-def cluster_members(
-    item: ClusterItem, candidates: Sequence[ClusterItem], rules: RuleSet | None = None
-) -> list[ClusterItem]:
-    """The candidates sharing the id `item` would join (empty when it joins none)."""
-    target = find_cluster(item, candidates, rules)
-    return [] if target is None else [c for c in candidates if c.id == target]
