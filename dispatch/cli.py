@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -12,6 +14,22 @@ from flask.cli import FlaskGroup, with_appcontext
 from rich.console import Console
 
 console = Console(stderr=True)
+
+
+@contextmanager
+def _as_click_errors() -> Iterator[None]:
+    """Bad input ends a command with one clear line naming the field, not a traceback."""
+    from pydantic import ValidationError
+
+    from .errors import GridwatchError, from_pydantic
+
+    try:
+        yield
+    except ValidationError as exc:
+        raise click.ClickException(from_pydantic(exc).message) from None
+    except GridwatchError as exc:
+        field = f"{exc.field}: " if exc.field else ""
+        raise click.ClickException(f"{field}{exc.message}") from None
 
 
 def _create_app() -> Flask:
@@ -80,13 +98,10 @@ def seed_if_empty_command() -> None:
 @with_appcontext
 def locate_command(lat: float, lon: float, as_json: bool) -> None:
     """Print the cell that contains a point, and its ancestors."""
-    from .errors import GridwatchError
     from .services import areas
 
-    try:
+    with _as_click_errors():
         result = areas.locate(lat, lon)
-    except GridwatchError as exc:
-        raise click.ClickException(exc.message) from None
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
@@ -208,10 +223,9 @@ def users_group() -> None:
 def users_add_command(
     username: str, password: str, role: str, area: str, cell: str | None, team_id: int | None
 ) -> None:
-    from .errors import GridwatchError
     from .services import auth
 
-    try:
+    with _as_click_errors():
         user = auth.create_user(
             username=username,
             password=password,
@@ -220,8 +234,6 @@ def users_add_command(
             cell_code=cell,
             team_id=team_id,
         )
-    except GridwatchError as exc:
-        raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
     click.echo(f"created user {user.username} (id {user.id}, {user.role}, area {user.area_code})")
 
 
@@ -231,13 +243,10 @@ def users_add_command(
 @with_appcontext
 def users_assign_command(username: str, cell: str) -> None:
     """Give an informant a cell (an earlier assignment ends; history is kept)."""
-    from .errors import GridwatchError
     from .services import informants
 
-    try:
+    with _as_click_errors():
         result = informants.assign_informant(None, username, cell)
-    except GridwatchError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo(f"{result['username']} now watches cell {result['cell_code']}")
 
 
@@ -246,13 +255,10 @@ def users_assign_command(username: str, cell: str) -> None:
 @with_appcontext
 def users_unassign_command(username: str) -> None:
     """End an informant's assignment; their cell is uncovered until someone takes it."""
-    from .errors import GridwatchError
     from .services import informants
 
-    try:
+    with _as_click_errors():
         informants.end_assignment(None, username)
-    except GridwatchError as exc:
-        raise click.ClickException(exc.message) from None
     click.echo(f"{username} no longer watches a cell")
 
 
@@ -361,13 +367,11 @@ def teams_add_command(
     leader: str | None,
 ) -> None:
     """Create a team."""
-    from pydantic import ValidationError
 
-    from .errors import GridwatchError, from_pydantic
     from .schemas import TeamCreate
     from .services import teams
 
-    try:
+    with _as_click_errors():
         data = TeamCreate.model_validate(
             dict(
                 name=name,
@@ -381,10 +385,6 @@ def teams_add_command(
             )
         )
         team = teams.create_team(None, data)["team"]
-    except ValidationError as exc:
-        raise click.ClickException(from_pydantic(exc).message) from None
-    except GridwatchError as exc:
-        raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
     click.echo(f"created team {team['id']}: {team['name']}")
 
 
@@ -433,9 +433,7 @@ def teams_set_command(
     status: str | None,
 ) -> None:
     """Change a team; --status takes it off duty or back on."""
-    from pydantic import ValidationError
 
-    from .errors import GridwatchError, from_pydantic
     from .schemas import TeamUpdate
     from .services import tasks, teams
 
@@ -447,15 +445,11 @@ def teams_set_command(
         "base_lat": base_lat,
         "base_lon": base_lon,
     }
-    try:
+    with _as_click_errors():
         data = TeamUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
         team = teams.update_team(None, team_id, data)["team"]
         if status is not None:
             team = tasks.set_team_status(None, status, team_id)["team"]
-    except ValidationError as exc:
-        raise click.ClickException(from_pydantic(exc).message) from None
-    except GridwatchError as exc:
-        raise click.ClickException(f"{exc.field or 'input'}: {exc.message}") from None
     click.echo(_team_line(team))
 
 
