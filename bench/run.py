@@ -44,6 +44,7 @@ from bench.flow_bench import bench_timeouts, bench_triage_latency
 from bench.grid_bench import bench_grid
 from bench.map_bench import bench_map
 from bench.triage_bench import bench_triage
+from dispatch.runtime import gunicorn_args
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
@@ -171,24 +172,7 @@ def relay_server(workdir: Path) -> Iterator[Server]:
     """bench/relay.py under gunicorn with the same worker settings as `gridwatch serve`."""
     port = free_port()
     log = workdir / "relay.log"
-    args = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--worker-class",
-        "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
-        "--workers",
-        "1",
-        "--bind",
-        f"{HOST}:{port}",
-        "--graceful-timeout",
-        "10",
-        "--timeout",
-        "60",
-        "--log-level",
-        "warning",
-        "bench.relay:app",
-    ]
+    args = gunicorn_args(HOST, port, app="bench.relay:app")
     process = None
     with log.open("wb") as out:
         try:

@@ -193,8 +193,12 @@ def serve(host: str, port: int, *, instance_path: Path) -> int:
     return supervisor.wait()
 
 
-def gunicorn_args(host: str, port: int) -> list[str]:
-    return [
+def gunicorn_args(host: str, port: int, app: str = "dispatch.wsgi:app") -> list[str]:
+    """One gevent-websocket worker: Socket.IO needs sticky connections within a process.
+
+    The benchmark's bare relay is served with exactly these settings (its own `app`).
+    """
+    args = [
         sys.executable,
         "-m",
         "gunicorn",
@@ -210,10 +214,10 @@ def gunicorn_args(host: str, port: int) -> list[str]:
         "60",
         "--log-level",
         "warning",
-        "--config",
-        str(Path(__file__).with_name("gunicorn_conf.py")),
-        "dispatch.wsgi:app",
     ]
+    if app == "dispatch.wsgi:app":
+        args += ["--config", str(Path(__file__).with_name("gunicorn_conf.py"))]
+    return [*args, app]
 
 
 def run_worker(app: object, *, burst: bool = False) -> None:
