@@ -63,6 +63,13 @@ def worker_command(burst: bool) -> None:
     run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
 
 
+def _refuse_in_production() -> None:
+    if current_app.config["GRIDWATCH_ENV"] == "production":
+        raise click.ClickException(
+            "the demo is refused when GRIDWATCH_ENV=production: it has public passwords"
+        )
+
+
 @click.command("seed-demo")
 @click.option("--cells", default=2000, show_default=True, type=click.IntRange(50, 100_000))
 @click.option("--force", is_flag=True, help="Seed even though the database is not empty.")
@@ -71,8 +78,7 @@ def seed_demo_command(cells: int, force: bool) -> None:
     """The Lanzhou demo: real codes, generated grid, teams and users."""
     from .services import demo
 
-    if current_app.config["GRIDWATCH_ENV"] == "production":
-        raise click.ClickException("the demo is refused when GRIDWATCH_ENV=production")
+    _refuse_in_production()
     if not force and not demo.database_is_empty():
         raise click.ClickException("the database is not empty; use --force to seed anyway")
     summary = demo.seed(cells=cells, progress=console)
@@ -84,6 +90,7 @@ def seed_demo_command(cells: int, force: bool) -> None:
 def seed_if_empty_command() -> None:
     from .services import demo
 
+    _refuse_in_production()
     if demo.database_is_empty():
         summary = demo.seed(cells=2000, progress=console)
         console.print(demo.logins_text(summary))
@@ -302,6 +309,7 @@ def users_import_command(file: Path, tokens_out: Path | None, token_days: int) -
         users = informants.create_users(rows, hashes)
     click.echo(f"created {len(users)} users from {file}")
     if tokens_out is not None:
+        auth.record_tokens_issued(None, users, days=token_days, to=str(tokens_out))
         with tokens_out.open("w", encoding="utf-8", newline="") as out:
             out.write("username,token\n")
             for user in users:
@@ -322,7 +330,44 @@ def users_token_command(username: str, days: int) -> None:
     user = db.session.scalar(db.select(User).where(User.username == username))
     if user is None or not user.active:
         raise click.ClickException(f"no active user {username!r}")
+    auth.record_tokens_issued(None, [user], days=days, to="command line")
     click.echo(auth.issue_device_token(user, days=days))
+
+
+@users_group.command("disable")
+@click.argument("username")
+@with_appcontext
+def users_disable_command(username: str) -> None:
+    """Disable an account: its tokens and sessions stop working, its sockets are closed."""
+    from .services import auth
+
+    with _as_click_errors():
+        auth.set_active(None, username, False)
+    click.echo(f"{username} is disabled; their connections are being closed")
+
+
+@users_group.command("enable")
+@click.argument("username")
+@with_appcontext
+def users_enable_command(username: str) -> None:
+    """Enable a disabled account again (old tokens stay dead: sign in afresh)."""
+    from .services import auth
+
+    with _as_click_errors():
+        auth.set_active(None, username, True)
+    click.echo(f"{username} is enabled")
+
+
+@users_group.command("revoke")
+@click.argument("username")
+@with_appcontext
+def users_revoke_command(username: str) -> None:
+    """End every token, session and socket of a user, e.g. for a lost phone."""
+    from .services import auth
+
+    with _as_click_errors():
+        auth.revoke_tokens(None, username)
+    click.echo(f"every sign-in of {username} has ended")
 
 
 @click.group("teams")

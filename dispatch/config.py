@@ -23,6 +23,20 @@ def _int(value: str | None, default: int) -> int:
         raise RuntimeError(f"expected a whole number, got {value!r}") from exc
 
 
+def _list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
+    if value in (None, ""):
+        return default
+    if value not in choices:
+        raise RuntimeError(f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 @dataclass
 class Settings:
     """Everything the app reads from the environment, resolved once."""
@@ -41,6 +55,9 @@ class Settings:
     token_hours: int = 12
     sweep_interval_s: int = 15
     coverage_days: int = 7
+    sensitive_categories: tuple[str, ...] = ("petition", "public_opinion")
+    sensitive_level: str = "county"
+    sensitive_roles: tuple[str, ...] = ("operator", "supervisor", "admin", "team_leader")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -67,6 +84,15 @@ class Settings:
             token_hours=_int(env.get("GRIDWATCH_TOKEN_HOURS"), 12),
             sweep_interval_s=_int(env.get("GRIDWATCH_SWEEP_INTERVAL_S"), 15),
             coverage_days=_int(env.get("GRIDWATCH_COVERAGE_DAYS"), 7),
+            sensitive_categories=_list(
+                env.get("GRIDWATCH_SENSITIVE_CATEGORIES"), cls.sensitive_categories
+            ),
+            sensitive_level=_choice(
+                env.get("GRIDWATCH_SENSITIVE_LEVEL"),
+                ("city", "county", "township", "village", "cell"),
+                cls.sensitive_level,
+            ),
+            sensitive_roles=_list(env.get("GRIDWATCH_SENSITIVE_ROLES"), cls.sensitive_roles),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -84,6 +110,9 @@ class Settings:
             "GRIDWATCH_TOKEN_HOURS": self.token_hours,
             "GRIDWATCH_SWEEP_INTERVAL_S": self.sweep_interval_s,
             "GRIDWATCH_COVERAGE_DAYS": self.coverage_days,
+            "GRIDWATCH_SENSITIVE_CATEGORIES": self.sensitive_categories,
+            "GRIDWATCH_SENSITIVE_LEVEL": self.sensitive_level,
+            "GRIDWATCH_SENSITIVE_ROLES": self.sensitive_roles,
             "BABEL_DEFAULT_LOCALE": "zh",
             "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "dispatch" / "translations"),
             "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",

@@ -7,6 +7,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -20,3 +21,5 @@ migrate = Migrate()
 socketio = SocketIO()
 login_manager = LoginManager()
 babel = Babel()
+# Forms posted by a browser carry a token; the API is exempt and checks its own callers.
+csrf = CSRFProtect()

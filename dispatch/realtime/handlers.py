@@ -5,17 +5,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import session
+from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room
 from pydantic import BaseModel, ValidationError
 
-from grid.codes import jurisdiction_prefix
-
 from ..errors import GridwatchError, Unauthorized, ValidationFailed, from_pydantic
-from ..extensions import db
+from ..extensions import db, socketio
 from ..models import Role, User
 from ..schemas import (
     CheckInSubmit,
@@ -33,7 +32,7 @@ from ..schemas import (
     TeamPosition,
     TeamStatusChange,
 )
-from ..services import auth, incidents, informants, reports, tasks
+from ..services import auth, incidents, informants, privacy, reports, tasks
 from . import names
 
 log = logging.getLogger(__name__)
@@ -74,15 +73,75 @@ def _connect(namespace: str, auth_data: Any) -> None:
         )
     session["gw_uid"] = user.id
     session["gw_tv"] = user.token_version
+    _connections[(namespace, request.sid)] = (user.id, user.token_version)  # type: ignore[attr-defined]
+    _start_revocation_watch()
+    join_room(names.user_room(user.id))
     if namespace == names.OPERATOR:
-        join_room(names.area_room(jurisdiction_prefix(user.area_code)))
-    elif namespace == names.INFORMANT:
-        join_room(names.user_room(user.id))
-    else:
-        join_room(names.user_room(user.id))
+        join_room(privacy.operator_room(user))
+    elif namespace == names.TEAM:
         # A leader without a team still connects; nothing will be offered to them.
         with contextlib.suppress(GridwatchError):
             join_room(names.team_room(tasks.leader_team(user).id))
+
+
+def _disconnect(namespace: str, *args: Any) -> None:
+    _connections.pop((namespace, request.sid), None)  # type: ignore[attr-defined]
+
+
+# This process's sockets: (namespace, sid) -> (user id, token version at connect).
+_connections: dict[tuple[str, str], tuple[int, int]] = {}
+_watch_started = threading.Lock()
+_watching = False
+REVOCATION_CHECK_S = 3.0
+
+
+def _start_revocation_watch() -> None:
+    global _watching
+    with _watch_started:
+        if _watching:
+            return
+        _watching = True
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    socketio.start_background_task(_watch_revocations, app)
+
+
+def _watch_revocations(app: Flask) -> None:
+    while True:
+        socketio.sleep(REVOCATION_CHECK_S)
+        try:
+            drop_revoked(app)
+        except Exception:  # the database may be down for a moment; look again next round
+            log.warning("revocation check failed", exc_info=True)
+
+
+def drop_revoked(app: Flask) -> int:
+    """Close every socket of this process whose user was disabled or whose tokens were
+    revoked since it connected; returns how many were closed."""
+    entries = list(_connections.items())
+    if not entries:
+        return 0
+    current: dict[int, int] = {}
+    with app.app_context():
+        try:
+            ids = sorted({uid for uid, _ in _connections.values()})
+            for start in range(0, len(ids), 500):
+                rows = db.session.execute(
+                    db.select(User.id, User.token_version).where(
+                        User.id.in_(ids[start : start + 500]), User.active.is_(True)
+                    )
+                )
+                current.update({uid: version for uid, version in rows})
+        finally:
+            db.session.remove()
+    dropped = 0
+    for (namespace, sid), (uid, version) in entries:
+        if current.get(uid) != version:
+            _connections.pop((namespace, sid), None)
+            socketio.server.disconnect(sid, namespace=namespace)
+            dropped += 1
+    if dropped:
+        log.info("closed %d socket(s) of revoked or disabled users", dropped)
+    return dropped
 
 
 def event_handler(
@@ -127,6 +186,7 @@ def register(sio: SocketIO) -> None:
     """Attach every namespace's handlers to the Socket.IO server."""
     for namespace in NAMESPACE_ROLES:
         sio.on_event("connect", functools.partial(_connect, namespace), namespace=namespace)
+        sio.on_event("disconnect", functools.partial(_disconnect, namespace), namespace=namespace)
         sio.on_event("*", functools.partial(_unknown, namespace), namespace=namespace)
 
     # /informant

@@ -33,15 +33,19 @@ TASK_DECLINE = "task:decline"
 TASK_STATUS = "task:status"
 TEAM_UPDATED = "team:updated"
 TEAM_POSITION = "team:position"
+SESSION_REVOKED = "session:revoked"
 
 
-def area_room(area_code_prefix: str) -> str:
-    return f"area:{area_code_prefix}"
+def area_room(area_code_prefix: str, *, limited: bool = False) -> str:
+    """An area's operators: cleared for sensitive reports, or limited (services/privacy.py)."""
+    return f"area:{area_code_prefix}" + (":limited" if limited else "")
 
 
-def area_rooms(code: str) -> list[str]:
-    """Every jurisdiction room that sees an event in area `code`: the city down to it."""
-    return [area_room(p) for p in ancestor_prefixes(code)]
+def area_rooms(code: str, *, limited: bool | None = None) -> list[str]:
+    """Every jurisdiction room that sees an event in area `code`: the city down to it;
+    cleared rooms, limited rooms, or (None) both."""
+    kinds = (False, True) if limited is None else (limited,)
+    return [area_room(p, limited=k) for p in ancestor_prefixes(code) for k in kinds]
 
 
 def user_room(user_id: int) -> str:

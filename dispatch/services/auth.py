@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -11,10 +12,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from grid.codes import level_of
 
-from ..errors import Unauthorized, ValidationFailed
+from .. import ratelimit
+from ..errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from ..extensions import db
 from ..models import Area, InformantAssignment, Role, Team, User
-from .uow import audit, use_case
+from ..realtime import names
+from .access import require_role, within
+from .uow import audit, outbox, use_case
+from .views import user_view
 
 # A hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -74,13 +79,53 @@ def _serializer() -> URLSafeSerializer:
 
 
 def authenticate(username: str, password: str) -> User:
+    """The user with this name and password; repeated failures lock the name for a while.
+
+    Unknown names are counted and locked like real ones, so a lockout does not tell
+    whether a name exists.
+    """
+    wait = ratelimit.locked_out(username)
+    if wait:
+        raise RateLimited(
+            f"too many failed sign-ins: try again in {max(1, wait // 60)} min", retry_after=wait
+        )
     user = db.session.scalar(db.select(User).where(User.username == username))
     if user is None:
         _password_matches(_DUMMY_HASH, password)
+        ratelimit.record_failure(username)
         raise Unauthorized("wrong username or password")
     if not _password_matches(user.password_hash, password) or not user.active:
+        if ratelimit.record_failure(username):
+            _record_lockout(user.id)
         raise Unauthorized("wrong username or password")
+    ratelimit.clear_failures(username)
     return user
+
+
+@use_case
+def _record_lockout(user_id: int) -> None:
+    user = db.session.get(User, user_id)
+    if user is not None:
+        audit(
+            "user.locked_out",
+            "user",
+            user.id,
+            area_code=user.area_code,
+            after={"failures": ratelimit.LOCKOUT_FAILURES, "window": ratelimit.LOCKOUT_WINDOW},
+        )
+
+
+def token_subject(token: str) -> int | None:
+    """The user id a token names, if its signature holds; no database read, no expiry check
+    (for counting requests, not for letting them in)."""
+    if not token or len(token) > 1000:
+        return None
+    try:
+        data = _serializer().loads(token)
+    except BadSignature:
+        return None
+    uid = data.get("u") if isinstance(data, dict) else None
+    return uid if isinstance(uid, int) else None
 
 
 def issue_token(user: User, *, seconds: int | None = None, kind: str = "login") -> str:
@@ -171,3 +216,83 @@ def create_user(
         after={"username": username, "role": role, "area_code": user.area_code},
     )
     return user
+
+
+def _managed_user(actor: User | None, username: str) -> User:
+    """A user the actor may manage: admins within their area; the command line anyone."""
+    if actor is not None:
+        require_role(actor, {Role.ADMIN})
+    user = db.session.scalar(db.select(User).where(User.username == username))
+    if user is None or (actor is not None and not within(user.area_code, actor.area_code)):
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+@use_case
+def set_active(actor: User | None, username: str, active: bool) -> dict[str, Any]:
+    """Disable or enable an account. Disabling ends its tokens, sessions and sockets."""
+    user = _managed_user(actor, username)
+    if actor is not None and user.id == actor.id and not active:
+        raise ValidationFailed("you cannot disable your own account", field="username")
+    before = {"active": user.active, "token_version": user.token_version}
+    user.active = active
+    if not active:
+        user.token_version += 1
+    audit(
+        "user.enabled" if active else "user.disabled",
+        "user",
+        user.id,
+        actor=actor,
+        area_code=user.area_code,
+        before=before,
+        after={"active": user.active, "token_version": user.token_version},
+    )
+    if not active:
+        _announce_revoked(user)
+    return {"user": user_view(user), "active": user.active}
+
+
+@use_case
+def revoke_tokens(actor: User | None, username: str) -> dict[str, Any]:
+    """End every token, session and socket of a user (a lost phone); they sign in again."""
+    user = _managed_user(actor, username)
+    before = {"token_version": user.token_version}
+    user.token_version += 1
+    audit(
+        "user.tokens_revoked",
+        "user",
+        user.id,
+        actor=actor,
+        area_code=user.area_code,
+        before=before,
+        after={"token_version": user.token_version},
+    )
+    _announce_revoked(user)
+    return {"user": user_view(user)}
+
+
+def _announce_revoked(user: User) -> None:
+    """Tell the user's phones at once; each web process also drops such sockets itself
+    (see `realtime.handlers.drop_revoked`), so a client that ignores this still loses them."""
+    box = outbox()
+    for namespace in (names.INFORMANT, names.OPERATOR, names.TEAM):
+        box.emit(
+            namespace,
+            names.SESSION_REVOKED,
+            {"message": "this sign-in has ended; sign in again"},
+            [names.user_room(user.id)],
+        )
+
+
+@use_case
+def record_tokens_issued(actor: User | None, users: list[User], *, days: int, to: str) -> None:
+    """A device token is a key to someone's account: who handed which out, and where to."""
+    for user in users:
+        audit(
+            "user.token_issued",
+            "user",
+            user.id,
+            actor=actor,
+            area_code=user.area_code,
+            after={"kind": "device", "days": days, "to": to},
+        )

@@ -8,7 +8,7 @@ from typing import Any
 import shapely
 from rich.console import Console
 from rich.progress import Progress
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 import grid
 
@@ -247,3 +247,22 @@ def logins_text(summary: DemoSummary | None) -> str:
         "  leader           team leader of 方舟救援队  (leader-<team id> for every team)",
     ]
     return "\n".join(lines)
+
+
+DEMO_LOGINS = ("admin", "supervisor", "operator", "operator-620102", "informant", "leader")
+
+
+def refuse_demo_accounts() -> None:
+    """In production no account may still open with the demo password."""
+    users = db.session.scalars(
+        db.select(User).where(User.username.in_(DEMO_LOGINS), User.active.is_(True))
+    )
+    checked: dict[str, bool] = {}
+    for user in users:
+        if user.password_hash not in checked:
+            checked[user.password_hash] = check_password_hash(user.password_hash, DEMO_PASSWORD)
+        if checked[user.password_hash]:
+            raise RuntimeError(
+                f"the demo account {user.username!r} still has the demo password; "
+                f"run `gridwatch users disable {user.username}` before starting in production"
+            )

@@ -24,6 +24,7 @@ from ..models import (
 from ..realtime import names
 from ..recommend import TeamView, plan_dispatch, rank_teams
 from ..schemas import IncidentCreate
+from . import privacy
 from .access import (
     DISPATCH_ROLES,
     OPERATOR_ROLES,
@@ -90,12 +91,7 @@ def create_incident(user: User, data: IncidentCreate) -> dict[str, Any]:
             before={"status": before},
             after={"status": "promoted", "incident_id": incident.id},
         )
-        outbox().emit(
-            names.OPERATOR,
-            names.REPORT_UPDATED,
-            {"report": report_view(report)},
-            names.area_rooms(report.area_code),
-        )
+        privacy.emit_report(names.REPORT_UPDATED, report, {"report": report_view(report)})
     audit(
         "incident.created",
         "incident",
@@ -149,20 +145,31 @@ def set_incident_status(incident: Incident, status: str, *, actor: User | None =
 def get_incident(user: User, incident_id: int) -> dict[str, Any]:
     incident = check_incident(user, db.session.get(Incident, incident_id))
     view = incident_view(incident)
-    events = db.session.scalars(
-        db.select(AuditEvent)
-        .where(
-            # The incident's own events, and every event that names it: its reports,
-            # offers, tasks, and team positions while on it.
-            AuditEvent.incident_id == incident.id
+    events = list(
+        db.session.scalars(
+            db.select(AuditEvent)
+            .where(
+                # The incident's own events, and every event that names it: its reports,
+                # offers, tasks, and team positions while on it.
+                AuditEvent.incident_id == incident.id
+            )
+            .order_by(AuditEvent.at, AuditEvent.id)
         )
-        .order_by(AuditEvent.at, AuditEvent.id)
     )
+    hidden: set[int] = set()
+    if not privacy.cleared(user):
+        # Who reported is not for every reader (services/privacy.py).
+        actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+        hidden = set(
+            db.session.scalars(
+                db.select(User.id).where(User.id.in_(actor_ids), User.role == Role.INFORMANT)
+            )
+        )
     view["timeline"] = [
         {
             "at": iso(e.at),
             "action": e.action,
-            "actor_id": e.actor_id,
+            "actor_id": None if e.actor_id in hidden else e.actor_id,
             "entity": f"{e.entity_type}:{e.entity_id}",
             "before": e.before,
             "after": e.after,
@@ -172,7 +179,7 @@ def get_incident(user: User, incident_id: int) -> dict[str, Any]:
     from .tasks import tasks_of
 
     view["tasks"] = tasks_of(incident.id)
-    view["reports"] = [report_view(r) for r in incident.reports]
+    view["reports"] = [privacy.report_for(user, r, report_view(r)) for r in incident.reports]
     return view
 
 

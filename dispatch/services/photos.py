@@ -9,8 +9,9 @@ from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Photo, Report, User
 from ..realtime import names
+from . import privacy
 from .access import check_read_report
-from .uow import IntegrityError, audit, outbox, use_case
+from .uow import IntegrityError, audit, use_case
 from .views import iso, report_view
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -95,17 +96,19 @@ def _store(user: User, report_id: int, client_id: str, data: bytes) -> Photo:
         area_code=report.area_code,
         after={"photo_id": photo.id, "size": len(data), "content_type": content_type},
     )
-    outbox().emit(
-        names.OPERATOR,
-        names.REPORT_UPDATED,
-        {"report": report_view(report)},
-        names.area_rooms(report.area_code),
-    )
+    privacy.emit_report(names.REPORT_UPDATED, report, {"report": report_view(report)})
     return photo
 
 
-def report_photos(user: User, report_id: int) -> list[dict[str, Any]]:
+def _readable_report(user: User, report_id: int | None) -> Report:
     report = check_read_report(user, db.session.get(Report, report_id))
+    if not privacy.may_read_content(user, report):
+        raise NotFound("no such report")
+    return report
+
+
+def report_photos(user: User, report_id: int) -> list[dict[str, Any]]:
+    report = _readable_report(user, report_id)
     rows = db.session.scalars(
         db.select(Photo).where(Photo.report_id == report.id).order_by(Photo.id)
     )
@@ -117,9 +120,7 @@ def photo_content(user: User, photo_id: int) -> tuple[bytes, str]:
     if photo is None:
         raise NotFound("no such photo")
     try:
-        check_read_report(user, db.session.get(Report, photo.report_id))
-    except NotFound:
-        raise NotFound("no such photo") from None
-    except Forbidden:
+        _readable_report(user, photo.report_id)
+    except (NotFound, Forbidden):
         raise NotFound("no such photo") from None
     return photo.data, photo.content_type

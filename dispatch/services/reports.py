@@ -7,12 +7,13 @@ from typing import Any
 
 from sqlalchemy import case
 
+from .. import ratelimit
 from ..errors import Claimed, InvalidTransition, ValidationFailed
 from ..extensions import db
 from ..models import Report, ReportStatus, Role, User, utcnow
 from ..realtime import names
 from ..schemas import ReportQuery, ReportReview, ReportSubmit
-from . import areas
+from . import areas, privacy
 from .access import OPERATOR_ROLES, check_read_report, require_role, within
 from .triage import UNREVIEWED, tell_informant
 from .uow import IntegrityError, audit, outbox, use_case
@@ -24,14 +25,8 @@ TRIAGE_SWEEP_AFTER_S = 10
 
 
 def _announce_new(report: Report) -> None:
-    box = outbox()
-    box.emit(
-        names.OPERATOR,
-        names.REPORT_NEW,
-        {"report": report_view(report)},
-        names.area_rooms(report.area_code),
-    )
-    box.enqueue("dispatch.jobs.triage_report", report.id, job_id=f"triage-{report.id}")
+    privacy.emit_report(names.REPORT_NEW, report, {"report": report_view(report)})
+    outbox().enqueue("dispatch.jobs.triage_report", report.id, job_id=f"triage-{report.id}")
 
 
 def submit_report(user: User, data: ReportSubmit) -> dict[str, Any]:
@@ -41,6 +36,8 @@ def submit_report(user: User, data: ReportSubmit) -> dict[str, Any]:
     first = db.session.scalar(db.select(Report).where(Report.client_id == client_id))
     if first is not None:
         return _duplicate(user, first)
+    # Counted only for new reports: a phone retrying what it already sent is never refused.
+    ratelimit.check_report(user.id)
     try:
         report = _store_report(user, data, client_id)
     except IntegrityError:
@@ -227,19 +224,21 @@ def review_report(user: User, data: ReportReview) -> dict[str, Any]:
                 "cluster_head": report.id if changed is not report else None,
             },
         )
-        outbox().emit(
-            names.OPERATOR,
-            names.REPORT_UPDATED,
-            {"report": report_view(changed)},
-            names.area_rooms(changed.area_code),
-        )
+        privacy.emit_report(names.REPORT_UPDATED, changed, {"report": report_view(changed)})
         tell_informant(changed)
-    return {"report": report_view(report)}
+    return {"report": privacy.report_for(user, report, report_view(report))}
 
 
 def get_report(user: User, report_id: int) -> dict[str, Any]:
     report = check_read_report(user, db.session.get(Report, report_id))
-    return report_view(report, with_informant=user.role in OPERATOR_ROLES)
+    return _view_for(user, report)
+
+
+def _view_for(user: User, report: Report) -> dict[str, Any]:
+    """An informant sees their own report in full; others as privacy allows."""
+    if user.role == Role.INFORMANT:
+        return report_view(report)
+    return privacy.report_for(user, report, report_view(report, with_informant=True))
 
 
 def list_reports(user: User, query: ReportQuery) -> list[dict[str, Any]]:
@@ -261,8 +260,7 @@ def list_reports(user: User, query: ReportQuery) -> list[dict[str, Any]]:
     if query.since:
         stmt = stmt.where(Report.received_at >= query.since)
     stmt = stmt.order_by(Report.received_at.desc(), Report.id.desc()).limit(query.limit)
-    with_informant = user.role in OPERATOR_ROLES
-    return [report_view(r, with_informant=with_informant) for r in db.session.scalars(stmt)]
+    return [_view_for(user, r) for r in db.session.scalars(stmt)]
 
 
 def triage_queue(user: User, limit: int = 500) -> list[dict[str, Any]]:
@@ -286,7 +284,7 @@ def triage_queue(user: User, limit: int = 500) -> list[dict[str, Any]]:
         .order_by(danger, Report.risk_score.desc(), Report.received_at, Report.id)
         .limit(limit)
     )
-    return [report_view(r, with_informant=True) for r in db.session.scalars(stmt)]
+    return [_view_for(user, r) for r in db.session.scalars(stmt)]
 
 
 def untriaged_report_ids(older_than_s: int = TRIAGE_SWEEP_AFTER_S) -> list[int]:

@@ -24,6 +24,7 @@ from ..models import (
 )
 from ..realtime import names
 from ..schemas import TeamPosition
+from . import privacy
 from .access import (
     DISPATCH_ROLES,
     can_dispatch,
@@ -149,7 +150,7 @@ def _offer(incident: Incident, team_id: int, *, actor: User | None, attempt: int
     box.emit(
         names.TEAM,
         names.TASK_OFFERED,
-        {"task": offered_task_view(task, _alongside(task))},
+        {"task": _offer_for(team.leader_id, task)},
         [names.team_room(team.id)],
     )
     _announce_task(task)
@@ -363,7 +364,21 @@ def current_task(user: User) -> dict[str, Any] | None:
         .where(Task.team_id == team.id, Task.status.in_(LIVE_TASK_STATUSES))
         .order_by(Task.id.desc())
     )
-    return offered_task_view(task, _alongside(task)) if task else None
+    return _offer_for(user.id, task) if task else None
+
+
+def _offer_for(leader_id: int | None, task: Task) -> dict[str, Any]:
+    """The offer as the team's leader may read it: sensitive reports' words only if cleared."""
+    view = offered_task_view(task, _alongside(task))
+    leader = db.session.get(User, leader_id) if leader_id is not None else None
+    by_id = {r.id: r for r in task.incident.reports}
+    view["incident"]["reports"] = [
+        item
+        if leader is not None and privacy.may_read_content(leader, by_id[item["id"]])
+        else privacy.redact(item)
+        for item in view["incident"]["reports"]
+    ]
+    return view
 
 
 def list_teams(

@@ -15,6 +15,7 @@ from ..extensions import db
 from ..models import FollowUp, Incident, Report, ReportStatus, User, utcnow
 from ..realtime import names
 from ..triage import ClusterItem, RuleSet, TriageInput, find_cluster, level_for_score, load_rules
+from . import privacy
 from .uow import audit, outbox, use_case
 from .views import iso, report_view
 
@@ -71,28 +72,12 @@ def triage_report(report_id: int) -> dict[str, Any] | None:
     )
     root = _join_cluster(report, rules)
     _open_must_talk(report, rules)
-    box = outbox()
-    box.emit(
-        names.OPERATOR,
-        names.REPORT_TRIAGED,
-        _triaged_payload(report),
-        names.area_rooms(report.area_code),
-    )
+    privacy.emit_report(names.REPORT_TRIAGED, report, _triaged_payload(report))
     if root is not None:
-        box.emit(
-            names.OPERATOR,
-            names.REPORT_TRIAGED,
-            _triaged_payload(root),
-            names.area_rooms(root.area_code),
-        )
+        privacy.emit_report(names.REPORT_TRIAGED, root, _triaged_payload(root))
     if report.status == ReportStatus.PROMOTED:
         # It joined an open incident: it leaves the queue for the incident's report list.
-        box.emit(
-            names.OPERATOR,
-            names.REPORT_UPDATED,
-            {"report": report_view(report)},
-            names.area_rooms(report.area_code),
-        )
+        privacy.emit_report(names.REPORT_UPDATED, report, {"report": report_view(report)})
     tell_informant(report)
     return result.as_dict()
 
@@ -266,15 +251,14 @@ def escalate_overdue(limit: int = 500) -> int:
                 "supervisors": [s.username for s in supervisors],
             },
         )
-        outbox().emit(
-            names.OPERATOR,
+        privacy.emit_report(
             names.REPORT_ESCALATED,
+            report,
             {
                 "report": report_view(report),
                 "overdue_s": late,
                 "supervisors": [s.username for s in supervisors],
             },
-            names.area_rooms(report.area_code),
         )
     return len(overdue)
 

@@ -18,10 +18,13 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
-from ..errors import GridwatchError
+from .. import ratelimit
+from ..errors import GridwatchError, RateLimited
 from ..extensions import login_manager
 from ..models import Role
 from ..services import auth, informants
@@ -200,13 +203,17 @@ def index() -> Any:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@ratelimit.login_limit
 def login() -> Any:
     error = None
+    wait = 0
     if request.method == "POST":
         username = request.form.get("username", "")[:64]
         password = request.form.get("password", "")[:256]
         try:
             user = auth.authenticate(username, password)
+        except RateLimited as exc:
+            error, wait = "locked", int(exc.extra.get("retry_after", 60))
         except GridwatchError:
             error = "bad_credentials"
         else:
@@ -216,7 +223,30 @@ def login() -> Any:
             if not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
                 target = url_for(HOME_FOR_ROLE.get(user.role, "web.index"))
             return redirect(target)
+    if error == "locked":
+        return _locked_page(wait)
     return render_template("login.html", error=error), 401 if error else 200
+
+
+def _locked_page(wait: int) -> Any:
+    minutes = max(1, (wait + 59) // 60)
+    response = current_app.make_response(
+        (render_template("login.html", error="locked", minutes=minutes), 429)
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+@bp.app_errorhandler(CSRFError)
+def _stale_form(exc: CSRFError) -> Any:
+    """A form without a valid token: a stale page, or another site posting here."""
+    return render_template("login.html", error="csrf"), 400
+
+
+@bp.app_errorhandler(RateLimitExceeded)
+def _too_many(exc: RateLimitExceeded) -> Any:
+    """Over a limit outside the API: the sign-in page says to wait."""
+    return _locked_page(ratelimit.retry_after())
 
 
 @bp.post("/logout")

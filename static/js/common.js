@@ -116,7 +116,15 @@
       connects += 1;
       if (handlers.connect) handlers.connect(connects > 1);
     });
+    var revoked = false;
+    socket.on("session:revoked", function () {
+      // The account was disabled or its sign-ins ended: stop, and ask to sign in again.
+      revoked = true;
+      socket.disconnect();
+      show("signin");
+    });
     socket.on("disconnect", function (reason) {
+      if (revoked) return;
       show("offline");
       // A server-side disconnect is not retried by socket.io itself.
       if (reason === "io server disconnect") setTimeout(function () { socket.connect(); }, 3000);
