@@ -57,7 +57,7 @@ class Settings:
     coverage_days: int = 7
     sensitive_categories: tuple[str, ...] = ("petition", "public_opinion")
     sensitive_level: str = "county"
-    sensitive_roles: tuple[str, ...] = ("operator", "supervisor", "admin", "team_leader")
+    sensitive_roles: tuple[str, ...] = ("operator", "supervisor", "admin")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -109,9 +109,14 @@ def parse_many(limit: str) -> list[RateLimitItem]:
     return [parse(part) for part in limit.split(";") if part.strip()]
 
 
+def _limit(name: str, default: str) -> str:
+    """A limit from the app's config (tests and deployments tune them), else the default."""
+    return str(current_app.config.get(name) or default)
+
+
 def check_report(user_id: int) -> None:
     """A report from one informant, by socket or REST."""
-    _hit(REPORTS_PER_INFORMANT, f"report:{user_id}")
+    _hit(_limit("GRIDWATCH_LIMIT_REPORTS", REPORTS_PER_INFORMANT), f"report:{user_id}")
 
 
 def _lock_item() -> RateLimitItem:
@@ -172,5 +177,11 @@ def exceeded(exc: RateLimitExceeded) -> RateLimited:
     )
 
 
-login_limit = limiter.limit(LOGIN_PER_ADDRESS, key_func=_address_key, methods=["POST"])
-rest_limit = limiter.shared_limit(REST_PER_CALLER, scope="rest")
+login_limit = limiter.limit(
+    lambda: _limit("GRIDWATCH_LIMIT_LOGIN", LOGIN_PER_ADDRESS),
+    key_func=_address_key,
+    methods=["POST"],
+)
+rest_limit = limiter.shared_limit(
+    lambda: _limit("GRIDWATCH_LIMIT_REST", REST_PER_CALLER), scope="rest"
+)

@@ -4,6 +4,7 @@ from typing import Any
 
 from flask import jsonify
 
+from .. import ratelimit
 from ..schemas import TokenRequest
 from ..services import auth
 from ..services.views import user_view
@@ -12,6 +13,7 @@ from .common import body
 
 
 @bp.post("/auth/token")
+@ratelimit.login_limit
 def token() -> Any:
     data = body(TokenRequest)
     user = auth.authenticate(data.username, data.password)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from grid.codes import jurisdiction_prefix
+from typing import Any
+
+from grid.codes import ancestors, jurisdiction_prefix
 
 from ..errors import Forbidden, NotFound
 from ..models import Incident, Report, Role, Task, Team, User
@@ -69,11 +71,28 @@ def check_team_leader(user: User, task: Task | None) -> Task:
     return task
 
 
+def team_in_view(user: User, team: Team) -> bool:
+    """An operator sees the teams of their jurisdiction, and those above it that serve it
+    (the city's professional squads for a county operator)."""
+    return within(team.area_code, user.area_code) or within(user.area_code, team.area_code)
+
+
+def teams_in_view(user: User) -> Any:
+    """`team_in_view` as a SQL condition."""
+    from ..extensions import db
+
+    above = ancestors(user.area_code)
+    return db.or_(
+        Team.area_code.startswith(jurisdiction_prefix(user.area_code)),
+        Team.area_code.in_(above),
+    )
+
+
 def check_team_visible(user: User, team: Team | None) -> Team:
     if team is None:
         raise NotFound("no such team")
     if user.role == Role.TEAM_LEADER and team.leader_id == user.id:
         return team
-    if user.role in OPERATOR_ROLES:
+    if user.role in OPERATOR_ROLES and team_in_view(user, team):
         return team
     raise NotFound("no such team")

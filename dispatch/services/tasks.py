@@ -384,10 +384,10 @@ def _offer_for(leader_id: int | None, task: Task) -> dict[str, Any]:
 def list_teams(
     user: User, *, kind: str | None = None, status: str | None = None, limit: int = 5000
 ) -> list[dict[str, Any]]:
-    from .access import OPERATOR_ROLES
+    from .access import OPERATOR_ROLES, teams_in_view
 
     require_role(user, OPERATOR_ROLES)
-    stmt = db.select(Team)
+    stmt = db.select(Team).where(teams_in_view(user))
     if kind:
         stmt = stmt.where(Team.kind == kind)
     if status:
