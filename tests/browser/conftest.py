@@ -125,6 +125,20 @@ def browser(chromium_path: Path) -> Iterator[Any]:
         chromium.close()
 
 
+def wait_until(page: Any, expression: str, arg: Any = None, timeout: int = 15_000) -> None:
+    """Poll `expression` (or a function of `arg`) in the page until it is true.
+
+    Not `page.wait_for_function`: that compiles its predicate inside the page, which the
+    pages' Content-Security-Policy (no eval) rightly forbids. `page.evaluate` goes through
+    the DevTools protocol instead.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} ms waiting for: {expression}")
+        page.wait_for_timeout(50)
+
+
 class Pages:
     """Signed-in pages; every page records its JavaScript errors."""
 
@@ -155,6 +169,15 @@ class Pages:
         page = context.new_page()
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda exc: self.errors.append(f"{username}: {exc}"))
+        # The policy is enforced (no bypass): anything it blocks is an error of the page.
+        page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(f"{username}: {msg.text}")
+                if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
+                else None
+            ),
+        )
         if username is not None:
             page.goto(f"{self.server.url}/login")
             page.fill('[name="username"]', username)

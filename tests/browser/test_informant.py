@@ -13,7 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import Page
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +48,7 @@ def api_token(url: str, username: str) -> str:
 
 def wait_for_service_worker(page: Page) -> None:
     """The page is controlled by the informant service worker (the shell is cached)."""
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+    wait_until(page, "navigator.serviceWorker && navigator.serviceWorker.controller !== null")
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
 
 
@@ -185,9 +185,12 @@ def test_first_load_is_light(pages: Any) -> None:
     page = pages.open(None, viewport=pages.PHONE)
     url = pages.server.url
     # Sign in without loading any page, so that nothing is in the browser's cache.
+    form = page.context.request.get(f"{url}/login").text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
     page.context.request.post(
         f"{url}/login",
-        form={"username": "informant", "password": PASSWORD},
+        form={"username": "informant", "password": PASSWORD, "csrf_token": csrf.group(1)},
         max_redirects=0,
     )
     sizes: dict[str, tuple[int, int]] = {}

@@ -11,7 +11,7 @@ import requests
 
 from grid import gcj02_to_wgs84, wgs84_to_gcj02
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -56,8 +56,8 @@ def _layers(page: Any) -> dict[str, str | None]:
 
 
 def _wait_level(page: Any, slot: str, level: str | None) -> None:
-    page.wait_for_function(
-        "([slot, level]) => gwMap.slots()[slot] === level", arg=[slot, level], timeout=10_000
+    wait_until(
+        page, "([slot, level]) => gwMap.slots()[slot] === level", arg=[slot, level], timeout=10_000
     )
 
 
@@ -85,9 +85,9 @@ def test_county_outlines_at_city_zoom_then_cells_in_a_township(pages: Any) -> No
     # Into the township: its cells are drawn, tinted from /api/areas/status when it answers.
     _set_view(operator, *CENTRE, 14)
     _wait_level(operator, "detail", "cell")
-    operator.wait_for_function("Number(document.getElementById('map').dataset.cells) > 0")
+    wait_until(operator, "Number(document.getElementById('map').dataset.cells) > 0")
     # The base stays (a replaced label fades out over 200 ms).
-    operator.wait_for_function("document.querySelectorAll('#map .county-label').length === 8")
+    wait_until(operator, "document.querySelectorAll('#map .county-label').length === 8")
     operator.wait_for_selector("#map[data-cell-status]", timeout=5_000)
     operator.wait_for_timeout(300)
     pages.shot(operator, "operator-map-cells")
@@ -122,7 +122,8 @@ def test_a_new_report_is_on_the_map_coloured_by_risk_within_2_s(pages: Any) -> N
     )
     assert answer.status_code == 201, answer.text
     report_id = answer.json()["report"]["id"]
-    operator.wait_for_function(
+    wait_until(
+        operator,
         "(id) => { const m = gwMap.reportMarker(id); return !!(m && m.gwRisk); }",
         arg=report_id,
         timeout=2_000,
@@ -154,7 +155,8 @@ def test_a_team_position_update_moves_its_marker(pages: Any) -> None:
     )
     assert first.status_code == 200, first.text
     team_id = first.json()["team"]["id"]
-    operator.wait_for_function(
+    wait_until(
+        operator,
         "(id) => { const m = gwMap.teamMarker(id);"
         " return !!(m && m.gwLive && Math.abs(m.getLatLng().lat - 36.07) < 1e-6); }",
         arg=team_id,
@@ -168,7 +170,8 @@ def test_a_team_position_update_moves_its_marker(pages: Any) -> None:
         timeout=10,
     )
     assert moved.status_code == 200, moved.text
-    operator.wait_for_function(
+    wait_until(
+        operator,
         "(id) => { const p = gwMap.teamMarker(id).getLatLng();"
         " return Math.abs(p.lat - 36.09) < 1e-6 && Math.abs(p.lng - 103.88) < 1e-6; }",
         arg=team_id,
