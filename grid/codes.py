@@ -21,6 +21,8 @@ from typing import Final
 from grid.errors import GridError
 
 __all__ = [
+    "CELL_CODE_PATTERN",
+    "CODE_PATTERN",
     "LEVELS",
     "ancestor_prefixes",
     "ancestors",
@@ -33,6 +35,23 @@ __all__ = [
 LEVELS: Final[tuple[str, ...]] = ("city", "county", "township", "village", "cell")
 """Area levels from the top of the hierarchy down."""
 
+_NOT_00 = "(?:[1-9][0-9]|0[1-9])"
+_CITY = f"[0-9]{{2}}{_NOT_00}"  # province and city: a city's own digits are not 00
+_COUNTY = f"{_CITY}{_NOT_00}"
+_SEQ = "(?:[1-9][0-9]{2}|0[1-9][0-9]|00[1-9])"  # 001-999
+CODE_PATTERN: Final[str] = f"^(?:{_CITY}[0-9]{{2}}|{_COUNTY}[0-9]{{3}}(?:{_SEQ}(?:{_SEQ})?)?)$"
+"""A regular expression (no look-arounds, for JSON Schema and any engine) matching exactly
+the well-formed codes, those :func:`level_of` accepts.
+
+Examples
+--------
+>>> import re
+>>> [bool(re.match(CODE_PATTERN, c)) for c in ("620102001001001", "620000", "620100001")]
+[True, False, False]
+"""
+CELL_CODE_PATTERN: Final[str] = f"^{_COUNTY}[0-9]{{3}}{_SEQ}{_SEQ}$"
+"""The same, for cell codes only."""
+
 
 def _problem(code: object) -> str | None:
     """Say what is wrong with ``code``, or ``None`` when it is well-formed."""
@@ -44,6 +63,8 @@ def _problem(code: object) -> str | None:
         return f"area code {code!r} has {len(code)} digits; expected 6, 9, 12 or 15"
     if code[2:6] == "0000":
         return f"area code {code!r} is a province; the hierarchy starts at a city"
+    if code[2:4] == "00":
+        return f"area code {code!r} lies in no city (its digits 3-4 are 00)"
     if len(code) > 6 and code[4:6] == "00":
         return f"area code {code!r} must start with a county code, not a city code"
     if len(code) >= 12 and code[9:12] == "000":

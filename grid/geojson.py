@@ -279,7 +279,10 @@ def load_geojson(
             geom = _to_wgs84(geom)
         if geom is not None and not geom.is_valid:
             reason = shapely.is_valid_reason(geom)
-            repaired = _polygonal_part(shapely.make_valid(geom))
+            try:
+                repaired = _polygonal_part(shapely.make_valid(geom))
+            except ShapelyError:  # e.g. a MultiPolygon with a part of no area
+                repaired = None
             if repaired is None or repaired.is_empty:
                 mine.append(f"invalid polygon that cannot be repaired: {reason}")
             else:
