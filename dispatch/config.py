@@ -119,6 +119,11 @@ class Settings:
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.env == "production",
+            # An enrolled phone stays signed in by Flask-Login's remember cookie: same rules.
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "REMEMBER_COOKIE_SECURE": self.env == "production",
+            "REMEMBER_COOKIE_DURATION": 90 * 86400,
             # Photos are the largest thing anyone sends (2 MB each, see services/photos.py).
             "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
             **self.extra,
