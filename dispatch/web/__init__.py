@@ -290,7 +290,7 @@ def informant_service_worker() -> Any:
     return response
 
 
-@bp.get("/admin")
+@bp.route("/admin", methods=["GET", "POST"])
 @login_required
 def admin() -> Any:
     """Coverage per unit, and enrolment QR codes for informants' phones."""
@@ -304,8 +304,8 @@ def admin() -> Any:
     except GridwatchError as exc:
         abort(exc.status)
     enrol = None
-    username = (request.args.get("enrol") or "").strip()[:64]
-    if username and current_user.role == Role.ADMIN:
+    username = (request.form.get("enrol") or "").strip()[:64]
+    if request.method == "POST" and username and current_user.role == Role.ADMIN:
         try:
             token = informants.enrolment_token(current_user, username)
         except GridwatchError as exc:
