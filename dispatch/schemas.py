@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Annotated, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from grid.codes import CELL_CODE_PATTERN, CODE_PATTERN
 
 Category = Literal[
     "fire",
@@ -34,8 +36,17 @@ SOCIAL_CATEGORIES = CATEGORIES[len(EMERGENCY_CATEGORIES) :]
 
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-Id = Annotated[int, Field(ge=1, le=2**53)]
+MAX_ID = 2**31 - 1
+"""Row ids are INTEGER columns: a larger id names no row (and PostgreSQL refuses to compare)."""
+# Exactly the codes grid.codes accepts (a province or a township of a city is no area).
+AreaCode = Annotated[str, Field(pattern=CODE_PATTERN)]
+CellCode = Annotated[str, Field(pattern=CELL_CODE_PATTERN)]
 MAX_TEXT = 2000
+NOT_BLANK = r"\S"
+"""Payloads are stripped first: a required string must hold more than whitespace."""
+_DECIMAL = r"-?[0-9]{1,3}(\.[0-9]{1,12})?"
+BBOX_PATTERN = rf"^{_DECIMAL}(,{_DECIMAL}){{3}}$"
+"""west,south,east,north in degrees."""
 
 
 def _real_number(value: object) -> object:
@@ -51,10 +62,56 @@ def _optional_real_number(value: object) -> object:
     return value if value is None else _real_number(value)
 
 
+def _whole_number(value: object) -> object:
+    """A count or an id is a JSON integer (`2.0` is one too): not a string, not a bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+def _optional_whole_number(value: object) -> object:
+    return value if value is None else _whole_number(value)
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+
+
+def _iso_time(value: object) -> object:
+    """A time is an ISO 8601 string: pydantic would also read a number as Unix seconds."""
+    if isinstance(value, str) and not value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        return value
+    if isinstance(value, datetime):
+        return value
+    raise ValueError("must be an ISO 8601 date and time, e.g. 2026-11-29T08:30:00+08:00")
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_time)]
+
+
+def _has_binary(value: object) -> bool:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_has_binary(v) for v in value)
+    return False
+
+
 class Payload(BaseModel):
     """Strict by default: unknown fields are refused, strings are not numbers."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_binary(cls, value: object) -> object:
+        """A Socket.IO event may carry bytes; pydantic would read them as text or numbers."""
+        if _has_binary(value):
+            raise ValueError("binary data is not accepted")
+        return value
 
 
 class ReportSubmit(Payload):
@@ -64,17 +121,21 @@ class ReportSubmit(Payload):
     lat: Latitude
     lon: Longitude
     severity: int | None = Field(default=None, ge=1, le=4)
-    occurred_at: datetime | None = None
+    occurred_at: IsoTime | None = None
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
 
     _coordinates = field_validator("lat", "lon", mode="before")(_real_number)
+    _accuracy = field_validator("accuracy_m", mode="before")(_optional_real_number)
 
     @field_validator("severity", mode="before")
     @classmethod
     def _int_severity(cls, value: object) -> object:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError("must be a whole number from 1 to 4")
-        return value
+        if value is None:
+            return value
+        try:
+            return _whole_number(value)
+        except ValueError:
+            raise ValueError("must be a whole number from 1 to 4") from None
 
 
 class ReportReview(Payload):
@@ -123,26 +184,28 @@ Capabilities = Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_l
 
 
 class TeamCreate(Payload):
-    name: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=120, pattern=NOT_BLANK)
     kind: TeamKind
     capabilities: Capabilities = Field(default_factory=list)
-    area_code: str = Field(pattern=r"^\d{6,15}$")
+    area_code: AreaCode
     base_lat: Latitude
     base_lon: Longitude
     members: int = Field(default=0, ge=0, le=10_000)
+    _members = field_validator("members", mode="before")(_whole_number)
     leader: str | None = Field(default=None, max_length=64)
 
     _coordinates = field_validator("base_lat", "base_lon", mode="before")(_real_number)
 
 
 class TeamUpdate(Payload):
-    name: str | None = Field(default=None, min_length=1, max_length=120)
+    name: str | None = Field(default=None, min_length=1, max_length=120, pattern=NOT_BLANK)
     kind: TeamKind | None = None
     capabilities: Capabilities | None = None
-    area_code: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    area_code: AreaCode | None = None
     base_lat: Latitude | None = None
     base_lon: Longitude | None = None
     members: int | None = Field(default=None, ge=0, le=10_000)
+    _members = field_validator("members", mode="before")(_optional_whole_number)
     leader: str | None = Field(default=None, max_length=64)
 
     _coordinates = field_validator("base_lat", "base_lon", mode="before")(_optional_real_number)
@@ -169,7 +232,7 @@ class TaskStatusChange(Payload):
 class TeamPosition(Payload):
     lat: Latitude
     lon: Longitude
-    at: datetime | None = None
+    at: IsoTime | None = None
 
     _coordinates = field_validator("lat", "lon", mode="before")(_real_number)
 
@@ -183,29 +246,54 @@ class CheckInSubmit(Payload):
 
 
 class AssignmentChange(Payload):
-    cell_code: str = Field(pattern=r"^\d{15}$")
+    cell_code: CellCode
 
 
 class TokenRequest(Payload):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: str = Field(min_length=1, max_length=64, pattern=NOT_BLANK)
+    password: str = Field(min_length=1, max_length=256, pattern=NOT_BLANK)
 
 
 class ReportQuery(Payload):
     status: str | None = Field(default=None, max_length=16)
     risk_level: Literal["red", "orange", "yellow", "blue"] | None = None
-    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
-    since: datetime | None = None
+    area: AreaCode | None = None
+    since: IsoTime | None = None
     limit: int = Field(default=100, ge=1, le=5000)
 
 
 class AreaQuery(Payload):
     level: Literal["city", "county", "township", "village", "cell"] | None = None
-    parent: str | None = Field(default=None, pattern=r"^\d{6,15}$")
-    bbox: str | None = Field(default=None, max_length=100)
+    parent: AreaCode | None = None
+    bbox: str | None = Field(default=None, max_length=100, pattern=BBOX_PATTERN)
     tolerance: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
 
 
 class LocateQuery(Payload):
     lat: Latitude
     lon: Longitude
+
+
+class RecommendationQuery(Payload):
+    limit: int = Field(default=5, ge=1, le=50)
+
+
+class TeamQuery(Payload):
+    kind: TeamKind | None = None
+    status: (
+        Literal["available", "dispatched", "en_route", "on_scene", "returning", "off_duty"] | None
+    ) = None
+
+
+class CoverageQuery(Payload):
+    area: AreaCode | None = None
+    days: int | None = Field(default=None, ge=1, le=366)
+
+
+class FollowupQuery(Payload):
+    station: AreaCode | None = None
+    status: Literal["open", "done", "all"] = "open"
+
+
+class FollowupClose(Payload):
+    note: str = Field(max_length=MAX_TEXT)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from ..errors import GridwatchError
+from ..errors import GridwatchError, NotFound
+from ..schemas import MAX_ID
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -29,7 +30,28 @@ def _http_error(exc: HTTPException) -> Any:
         413: "too_large",
         415: "unsupported_media_type",
     }.get(exc.code or 500, "error")
-    return jsonify(error={"code": code, "message": exc.description}), exc.code
+    response = jsonify(error={"code": code, "message": exc.description})
+    response.status_code = exc.code or 500
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _unrouted(exc: HTTPException) -> Any:
+    """A URL under /api that no route (or no route for this method) takes: JSON too."""
+    if request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"):
+        return _http_error(exc)
+    return exc
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """An id beyond the INTEGER columns names no row; asking the database would fail."""
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and not 1 <= value <= MAX_ID:
+            raise NotFound(f"no such {name.removesuffix('_id')}", field=name)
 
 
 from . import (  # noqa: E402,F401

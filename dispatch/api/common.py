@@ -53,3 +53,9 @@ def validate(schema: type[M], data: dict[str, Any]) -> M:
         return schema.model_validate(data)
     except ValidationError as exc:
         raise from_pydantic(exc) from None
+
+
+def json_object() -> dict[str, Any]:
+    """The body when it is a JSON object, else empty (the schema then names what is missing)."""
+    data: Any = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
-from ..errors import ValidationFailed
-from ..schemas import IncidentCancel, IncidentCreate, IncidentNote, TeamDispatch
+from ..schemas import (
+    IncidentCancel,
+    IncidentCreate,
+    IncidentNote,
+    RecommendationQuery,
+    TeamDispatch,
+)
 from ..services import incidents, tasks
 from . import bp
-from .common import body, caller, validate
+from .common import body, caller, json_object, query, validate
 
 
 @bp.post("/incidents")
@@ -28,23 +33,23 @@ def get(incident_id: int) -> Any:
 
 @bp.get("/incidents/<int:incident_id>/recommendations")
 def recommendations(incident_id: int) -> Any:
-    try:
-        limit = int(request.args.get("limit", 5))
-    except ValueError:
-        raise ValidationFailed("limit must be a whole number", field="limit") from None
-    return jsonify(incidents.recommendations(caller(), incident_id, limit))
+    user = caller()
+    limit = query(RecommendationQuery).limit
+    return jsonify(incidents.recommendations(user, incident_id, limit))
 
 
 @bp.post("/incidents/<int:incident_id>/cancel")
 def cancel_incident(incident_id: int) -> Any:
-    data = validate(IncidentCancel, {**_json(), "incident_id": incident_id})
-    return jsonify(ok=True, **tasks.cancel_incident(caller(), incident_id, data.reason))
+    user = caller()
+    data = validate(IncidentCancel, {**json_object(), "incident_id": incident_id})
+    return jsonify(ok=True, **tasks.cancel_incident(user, incident_id, data.reason))
 
 
 @bp.post("/incidents/<int:incident_id>/resolve")
 def resolve_incident(incident_id: int) -> Any:
-    data = validate(IncidentNote, {**_json(), "incident_id": incident_id})
-    return jsonify(ok=True, **tasks.resolve_incident(caller(), incident_id, data.note))
+    user = caller()
+    data = validate(IncidentNote, {**json_object(), "incident_id": incident_id})
+    return jsonify(ok=True, **tasks.resolve_incident(user, incident_id, data.note))
 
 
 @bp.post("/incidents/<int:incident_id>/close")
@@ -57,11 +62,6 @@ def stop_incident_cascade(incident_id: int) -> Any:
     return jsonify(ok=True, **tasks.stop_cascade(caller(), incident_id))
 
 
-def _json() -> dict[str, Any]:
-    raw = request.get_json(silent=True)
-    return raw if isinstance(raw, dict) else {}
-
-
 @bp.get("/incidents/<int:incident_id>/plan")
 def plan(incident_id: int) -> Any:
     return jsonify(incidents.dispatch_plan(caller(), incident_id))
@@ -69,5 +69,6 @@ def plan(incident_id: int) -> Any:
 
 @bp.post("/incidents/<int:incident_id>/dispatch")
 def dispatch(incident_id: int) -> Any:
+    user = caller()
     data = body(TeamDispatch)
-    return jsonify(ok=True, **tasks.dispatch_team(caller(), incident_id, data.team_id)), 201
+    return jsonify(ok=True, **tasks.dispatch_team(user, incident_id, data.team_id)), 201

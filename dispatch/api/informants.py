@@ -2,17 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
-from ..errors import ValidationFailed
-from ..schemas import AssignmentChange, CheckInSubmit
+from ..errors import NotFound
+from ..schemas import MAX_ID, AssignmentChange, CheckInSubmit, CoverageQuery
 from ..services import informants
 from . import bp
-from .common import body, caller
+from .common import body, caller, query
 
 
 def _user_ref(user: str) -> str | int:
-    return int(user) if user.isdigit() else user
+    """A user id (ASCII digits) or a username."""
+    if not (user.isascii() and user.isdigit()):
+        return user
+    if int(user) > MAX_ID:
+        raise NotFound(f"no informant {user}", field="user")
+    return int(user)
 
 
 @bp.post("/checkins")
@@ -23,22 +28,16 @@ def check_in() -> Any:
 
 @bp.get("/coverage")
 def coverage() -> Any:
-    try:
-        days = int(request.args["days"]) if "days" in request.args else None
-    except ValueError:
-        raise ValidationFailed("days must be a whole number", field="days") from None
-    area = request.args.get("area") or None
-    if area is not None and (not area.isdigit() or len(area) > 15):
-        raise ValidationFailed("area must be an area code", field="area")
-    return jsonify(informants.coverage(caller(), area, days))
+    user = caller()
+    q = query(CoverageQuery)
+    return jsonify(informants.coverage(user, q.area, q.days))
 
 
 @bp.put("/informants/<user>/assignment")
 def assign(user: str) -> Any:
+    actor = caller()
     data = body(AssignmentChange)
-    return jsonify(
-        ok=True, **informants.assign_informant(caller(), _user_ref(user), data.cell_code)
-    )
+    return jsonify(ok=True, **informants.assign_informant(actor, _user_ref(user), data.cell_code))
 
 
 @bp.delete("/informants/<user>/assignment")

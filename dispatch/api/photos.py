@@ -13,6 +13,7 @@ from .common import caller
 
 @bp.post("/reports/<int:report_id>/photos")
 def add_photo(report_id: int) -> Any:
+    user = caller()
     upload = request.files.get("photo")
     if upload is None:
         raise ValidationFailed("send the photo as multipart field 'photo'", field="photo")
@@ -25,7 +26,7 @@ def add_photo(report_id: int) -> Any:
         data = upload.read(photos.MAX_BYTES + 1)
     finally:
         upload.close()
-    result = photos.add_photo(caller(), report_id, client_id, data)
+    result = photos.add_photo(user, report_id, client_id, data)
     return jsonify(ok=True, **result), 200 if result["duplicate"] else 201
 
 

@@ -7,7 +7,7 @@ from flask import jsonify
 from ..schemas import ReportQuery, ReportReview, ReportSubmit
 from ..services import reports
 from . import bp
-from .common import body, caller, query, validate
+from .common import body, caller, json_object, query, validate
 
 
 @bp.post("/reports")
@@ -28,10 +28,9 @@ def get_report(report_id: int) -> Any:
 
 @bp.post("/reports/<int:report_id>/review")
 def review(report_id: int) -> Any:
-    from flask import request
-
-    data = dict(request.get_json(silent=True) or {}, report_id=report_id)
-    return jsonify(ok=True, **reports.review_report(caller(), validate(ReportReview, data)))
+    user = caller()
+    data = validate(ReportReview, {**json_object(), "report_id": report_id})
+    return jsonify(ok=True, **reports.review_report(user, data))
 
 
 @bp.post("/reports/<int:report_id>/claim")

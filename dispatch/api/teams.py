@@ -2,27 +2,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
 from ..schemas import (
     TaskDecline,
     TaskStatusChange,
     TeamCreate,
     TeamPosition,
+    TeamQuery,
     TeamStatusChange,
     TeamUpdate,
 )
 from ..services import tasks, teams
 from ..services.views import team_view
 from . import bp
-from .common import body, caller, validate
+from .common import body, caller, json_object, query, validate
 
 
 @bp.get("/teams")
 def list_teams() -> Any:
-    return jsonify(
-        tasks.list_teams(caller(), kind=request.args.get("kind"), status=request.args.get("status"))
-    )
+    user = caller()
+    q = query(TeamQuery)
+    return jsonify(tasks.list_teams(user, kind=q.kind, status=q.status))
 
 
 @bp.post("/teams")
@@ -53,22 +54,23 @@ def ack(task_id: int) -> Any:
 
 @bp.post("/tasks/<int:task_id>/decline")
 def decline(task_id: int) -> Any:
-    raw = request.get_json(silent=True) or {}
-    data = validate(TaskDecline, {"task_id": task_id, "reason": raw.get("reason", "")})
-    return jsonify(ok=True, **tasks.decline_task(caller(), data.task_id, data.reason))
+    user = caller()
+    data = validate(TaskDecline, {**json_object(), "task_id": task_id})
+    return jsonify(ok=True, **tasks.decline_task(user, data.task_id, data.reason))
 
 
 @bp.post("/tasks/<int:task_id>/status")
 def status(task_id: int) -> Any:
-    raw = request.get_json(silent=True) or {}
-    data = validate(TaskStatusChange, {"task_id": task_id, "status": raw.get("status")})
-    return jsonify(ok=True, **tasks.update_task_status(caller(), data.task_id, data.status))
+    user = caller()
+    data = validate(TaskStatusChange, {**json_object(), "task_id": task_id})
+    return jsonify(ok=True, **tasks.update_task_status(user, data.task_id, data.status))
 
 
 @bp.post("/teams/status")
 def team_status() -> Any:
+    user = caller()
     data = body(TeamStatusChange)
-    return jsonify(ok=True, **tasks.set_team_status(caller(), data.status, data.team_id))
+    return jsonify(ok=True, **tasks.set_team_status(user, data.status, data.team_id))
 
 
 @bp.post("/teams/position")
