@@ -61,6 +61,7 @@ from . import (  # noqa: E402,F401
     health,
     incidents,
     informants,
+    openapi,
     photos,
     reports,
     teams,
