@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from .. import ratelimit
 from ..errors import GridwatchError, NotFound
 from ..schemas import MAX_ID
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+# Every REST call counts against one shared allowance per caller.
+ratelimit.rest_limit(bp)
 
 
 @bp.errorhandler(GridwatchError)
@@ -19,6 +23,12 @@ def _gridwatch_error(exc: GridwatchError) -> Any:
 
     db.session.rollback()
     return jsonify(error=exc.as_dict()), exc.status
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _rate_limited(exc: RateLimitExceeded) -> Any:
+    error = ratelimit.exceeded(exc)
+    return jsonify(error=error.as_dict()), error.status
 
 
 @bp.errorhandler(HTTPException)
@@ -65,4 +75,5 @@ from . import (  # noqa: E402,F401
     photos,
     reports,
     teams,
+    users,
 )

@@ -14,6 +14,8 @@ from ..services.auth import user_from_token
 
 M = TypeVar("M", bound=BaseModel)
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def caller() -> User:
     """The user behind a Bearer token, or the signed-in browser session."""
@@ -22,7 +24,9 @@ def caller() -> User:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         user = user_from_token(header[7:].strip())
-    elif current_user.is_authenticated:
+    elif current_user.is_authenticated and request.method in SAFE_METHODS:
+        # A browser's cookie only reads: a change needs the Bearer token the page holds, which
+        # another site cannot get (no CSRF through the API).
         user = current_user._get_current_object()
     else:
         raise Unauthorized("send Authorization: Bearer <token> (POST /api/auth/token)")

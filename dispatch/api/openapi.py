@@ -287,6 +287,12 @@ OPERATIONS: tuple[Operation, ...] = (
               "informants", query=s.FollowupQuery, answer=ARRAY),
     Operation("post", "/api/followups/{followup_id}/close", "Close a follow-up with a note",
               "informants", body=s.FollowupClose, errors=TRANSITION),
+    # accounts
+    Operation("post", "/api/users/{username}/disable", "Disable an account (admin); its "
+              "sockets close", "users"),
+    Operation("post", "/api/users/{username}/enable", "Enable an account again (admin)", "users"),
+    Operation("post", "/api/users/{username}/revoke", "Revoke an account's tokens (admin)",
+              "users"),
 )
 # fmt: on
 
