@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test bench lint install install-test clean
+.PHONY: run test fuzz bench lint install install-test clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -38,6 +38,12 @@ lint: install-test
 
 test: lint
 	$(BIN)/python -m pytest --doctest-modules grid dispatch/triage dispatch/recommend.py dispatch/services/photos.py tests
+
+# The bad-input fuzzers for longer than `make test` runs them: more examples for every
+# property, socket and REST fuzz, and schemathesis's coverage phase (boundary values).
+FUZZ_EXAMPLES ?= 200
+fuzz: install-test
+	GRIDWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz tests/grid/test_grid_properties.py
 
 bench: install-test
 	$(BIN)/python -m bench.run
