@@ -34,8 +34,16 @@ def caller() -> User:
     return user
 
 
+def _json_body() -> Any:
+    """The parsed JSON body, or None when there is none or it is not JSON."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # json.loads gives up on `[[[[…` a few thousand deep
+        raise ValidationFailed("the body is nested too deeply", field="body") from None
+
+
 def body(schema: type[M]) -> M:
-    data: Any = request.get_json(silent=True)
+    data: Any = _json_body()
     if not isinstance(data, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
     try:
@@ -61,5 +69,5 @@ def validate(schema: type[M], data: dict[str, Any]) -> M:
 
 def json_object() -> dict[str, Any]:
     """The body when it is a JSON object, else empty (the schema then names what is missing)."""
-    data: Any = request.get_json(silent=True)
+    data: Any = _json_body()
     return data if isinstance(data, dict) else {}

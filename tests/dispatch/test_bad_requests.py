@@ -91,3 +91,12 @@ def test_pages_keep_their_html_errors(client: FlaskClient) -> None:
 def test_who_you_are_comes_before_what_you_sent(app: Flask) -> None:
     r = app.test_client().post("/api/incidents/1/dispatch", json={"team_id": 0})
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"a":' * 50_000, "[1e999999]", "[NaN]"])
+def test_json_that_python_cannot_take(client: FlaskClient, body: str) -> None:
+    # Nested deeper than json.loads recurses was a RecursionError, a 500.
+    r = client.post("/api/incidents", data=body, content_type="application/json")
+    assert r.status_code == 422 and r.json["error"]["field"] == "body"
+    r = client.post("/api/reports/1/review", data=body, content_type="application/json")
+    assert r.status_code == 422 and r.json["error"]["code"] == "validation_failed"
