@@ -48,7 +48,15 @@ def in_china(lon: ArrayLike, lat: ArrayLike) -> Any:
 
 
 def _offset(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """GCJ-02 minus WGS-84 at a WGS-84 position, in degrees (the public formula)."""
+    """GCJ-02 minus WGS-84 at a WGS-84 position, in degrees (the public formula).
+
+    Callers keep it only inside China: near a pole it overflows, and that is not an error.
+    """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _formula(lon, lat)
+
+
+def _formula(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
     x = lon - 105.0
     y = lat - 35.0
     sqrt_abs_x = np.sqrt(np.abs(x))
@@ -142,19 +150,27 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[Any, Any]:
     gx, gy = _arrays(lon, lat)
     x = gx.copy()
     y = gy.copy()
-    for _ in range(30):
-        d_lon, d_lat = _offset(x, y)
-        err_x = x + d_lon - gx
-        err_y = y + d_lat - gy
-        x = x - err_x
-        y = y - err_y
-        if not (
-            np.nanmax(np.abs(err_x), initial=0.0) > 1e-11
-            or np.nanmax(np.abs(err_y), initial=0.0) > 1e-11
-        ):
-            break
+    # Outside China the two agree; solving there would only run the formula where it is
+    # not meant to (it overflows near the poles).
+    near = in_china(gx, gy)
+    if np.any(near):
+        tx, ty = gx[near], gy[near]
+        sx, sy = tx.copy(), ty.copy()
+        for _ in range(30):
+            d_lon, d_lat = _offset(sx, sy)
+            err_x = sx + d_lon - tx
+            err_y = sy + d_lat - ty
+            sx = sx - err_x
+            sy = sy - err_y
+            if not (
+                np.nanmax(np.abs(err_x), initial=0.0) > 1e-11
+                or np.nanmax(np.abs(err_y), initial=0.0) > 1e-11
+            ):
+                break
+        x[near] = sx
+        y[near] = sy
     # the China test uses the WGS-84 position, which is what the forward formula saw
-    inside = in_china(x, y) & in_china(gx, gy)
+    inside = in_china(x, y) & near
     return _out(np.where(inside, x, gx), np.where(inside, y, gy), _is_scalar(lon, lat))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grid import CellIndex, GridError, generate_lanzhou, load_geojson
+from grid import CellIndex, GridError, gcj02_to_wgs84, generate_lanzhou, load_geojson
 from grid.codes import (
     CELL_CODE_PATTERN,
     CODE_PATTERN,
@@ -251,6 +251,8 @@ def test_found_by_the_properties() -> None:
         assert "cannot be repaired" in str(exc)
     else:
         raise AssertionError("a part of no area cannot be repaired")
+    # GCJ-02 input at a pole ran the China-only formula there, and it overflowed.
+    assert gcj02_to_wgs84(-179.99, -90.0) == (-179.99, -90.0)
     # A county whose city would be a province: its ancestors cannot be named.
     try:
         level_of("620001")
