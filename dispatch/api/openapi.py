@@ -90,20 +90,24 @@ class ReportAck(Answer):
 
 
 class Report(Answer):
+    """A report; a sensitive one read below the cleared level comes `redacted`, without
+    the fields that have defaults here (docs/api.md)."""
+
     id: int
-    client_id: str
     category: str
-    text: str
     severity: int | None
-    lat: float
-    lon: float
-    cell_code: str | None
     area_code: str
     status: str
     risk_level: str | None
     risk_score: int | None
     received_at: str
     flags: list[str]
+    client_id: str | None = None
+    text: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    cell_code: str | None = None
+    redacted: bool = False
 
 
 class SubmitAnswer(Answer):

@@ -11,13 +11,18 @@ values and every kind of invalid input, for each parameter).
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from dispatch.api.openapi import document
-from tests.conftest import Server
+from tests.conftest import ROOT, Server
 from tests.fuzz.conftest import FUZZ_EXAMPLES
 
 CONFIG = {
@@ -46,19 +51,31 @@ FUZZ_SETTINGS = settings(
 )
 
 
+@pytest.fixture(scope="module")
+def tally() -> Iterator[Counter[str]]:
+    """Cases sent per role, written to test-artifacts/rest-fuzz.json."""
+    counts: Counter[str] = Counter()
+    yield counts
+    record = ROOT / "test-artifacts" / "rest-fuzz.json"
+    record.parent.mkdir(exist_ok=True)
+    record.write_text(json.dumps({"cases": dict(counts), "total": sum(counts.values())}) + "\n")
+
+
 def test_served_document_is_the_one_fuzzed(rest_server: Server) -> None:
     assert requests.get(f"{rest_server.url}/api/openapi.json", timeout=10).json() == document()
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_as_operator(case: schemathesis.Case, rest_server: Server) -> None:
+def test_as_operator(case: schemathesis.Case, rest_server: Server, tally: Counter[str]) -> None:
+    tally["operator"] += 1
     token = rest_server.token("operator")
     case.call_and_validate(base_url=rest_server.url, headers={"Authorization": f"Bearer {token}"})
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_as_informant(case: schemathesis.Case, rest_server: Server) -> None:
+def test_as_informant(case: schemathesis.Case, rest_server: Server, tally: Counter[str]) -> None:
+    tally["informant"] += 1
     token = rest_server.token("informant")
     case.call_and_validate(base_url=rest_server.url, headers={"Authorization": f"Bearer {token}"})
