@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -64,6 +65,7 @@ class EmbeddedRedis:
         self.url = ""
 
     def start(self, timeout: float = 10.0) -> str:
+        """Start it, or start it again at the same address after it died."""
         self.directory.mkdir(parents=True, exist_ok=True)
         sock = self.directory / "redis.sock"
         args = [
@@ -85,14 +87,17 @@ class EmbeddedRedis:
             "--logfile",
             str(self.directory / "redis.log"),
         ]
-        if len(str(sock)) < MAX_UNIX_SOCKET_PATH:
-            sock.unlink(missing_ok=True)
+        if not self.url:
+            if len(str(sock)) < MAX_UNIX_SOCKET_PATH:
+                self.url = f"unix://{sock}"
+            else:
+                self.url = f"redis://127.0.0.1:{free_port()}/0"
+        if self.url.startswith("unix://"):
+            sock.unlink(missing_ok=True)  # left behind by a redis-server that was killed
             args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
-            self.url = f"unix://{sock}"
         else:
-            port = free_port()
-            args += ["--port", str(port), "--bind", "127.0.0.1"]
-            self.url = f"redis://127.0.0.1:{port}/0"
+            port = self.url.rsplit(":", 1)[1].split("/")[0]
+            args += ["--port", port, "--bind", "127.0.0.1"]
         self.process = subprocess.Popen(args, preexec_fn=_die_with_parent, start_new_session=True)
         import redis
 
@@ -109,6 +114,10 @@ class EmbeddedRedis:
             except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError):
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not answer in time")
+
+    def exited(self) -> int | None:
+        """Its exit code once it has died on its own, else None."""
+        return None if self.process is None else self.process.poll()
 
     def stop(self) -> None:
         if self.process is not None:
@@ -127,28 +136,73 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> Non
         process.wait(5)
 
 
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    restarts: list[float] = field(default_factory=list)
+
+
 class Supervisor:
-    """Start children, and stop every one of them on SIGINT/SIGTERM or when one dies."""
+    """Start children and keep them running: one that dies is started again (Redis first),
+    one that keeps dying stops them all, as does SIGINT/SIGTERM.
+
+    What a killed child was doing is not lost: the database holds every acknowledged report,
+    and the sweep picks up the work whose job died with a worker or with Redis.
+    """
+
+    RESTARTS = 5  # more restarts of one child than this within RESTART_WINDOW_S: give up
+    RESTART_WINDOW_S = 60.0
 
     def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.children: list[Child] = []
         self.redis: EmbeddedRedis | None = None
+        self._redis_restarts: list[float] = []
         self._stopping = False
 
     def start_redis(self, directory: Path) -> str:
         self.redis = EmbeddedRedis(directory)
         return self.redis.start()
 
-    def spawn(self, name: str, args: Sequence[str], env: dict[str, str]) -> None:
+    @staticmethod
+    def _popen(args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         # Its own session: a Ctrl-C at the terminal reaches only us, and we stop the
         # children in order (web, worker, Redis), not all at once.
-        process = subprocess.Popen(
+        return subprocess.Popen(
             list(args), env=env, preexec_fn=_die_with_parent, start_new_session=True
         )
-        self.children.append((name, process))
+
+    def spawn(self, name: str, args: Sequence[str], env: dict[str, str]) -> None:
+        self.children.append(Child(name, list(args), env, self._popen(args, env)))
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
+
+    def _may_restart(self, restarts: list[float]) -> bool:
+        now = time.monotonic()
+        restarts[:] = [t for t in restarts if now - t < self.RESTART_WINDOW_S]
+        restarts.append(now)
+        return len(restarts) <= self.RESTARTS
+
+    def _revive(self) -> int | None:
+        """Start again whatever died; the exit code to stop with if one keeps dying."""
+        if self.redis is not None and (code := self.redis.exited()) is not None:
+            if not self._may_restart(self._redis_restarts):
+                log.error("redis-server keeps exiting (last with %s); stopping", code)
+                return code or 1
+            log.error("redis-server exited with %s; starting it again", code)
+            self.redis.start()
+        for child in self.children:
+            if self._stopping or (code := child.process.poll()) is None:
+                continue
+            if not self._may_restart(child.restarts):
+                log.error("%s keeps exiting (last with %s); stopping", child.name, code)
+                return code or 1
+            log.error("%s exited with %s; starting it again", child.name, code)
+            child.process = self._popen(child.args, child.env)
+        return None
 
     def wait(self) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
@@ -156,20 +210,22 @@ class Supervisor:
         code = 0
         try:
             while not self._stopping:
-                for name, process in self.children:
-                    if process.poll() is not None:
-                        log.error("%s exited with %s; stopping", name, process.returncode)
-                        code = process.returncode or 1
-                        self._stopping = True
+                failed = self._revive()
+                if failed is not None:
+                    code = failed
+                    break
                 time.sleep(0.2)
+        except RuntimeError:  # Redis would not start again
+            log.exception("could not restart; stopping")
+            code = 1
         finally:
             self.stop()
         return code
 
     def stop(self) -> None:
         # The web server first (stop taking work), then the worker, then Redis.
-        for _, process in reversed(self.children):
-            stop_process(process)
+        for child in reversed(self.children):
+            stop_process(child.process)
         self.children.clear()
         if self.redis is not None:
             self.redis.stop()
@@ -178,6 +234,9 @@ class Supervisor:
 def serve(host: str, port: int, *, instance_path: Path) -> int:
     """Run the whole single-machine deployment until interrupted."""
     env = dict(os.environ)
+    # `serve` has just run the migrations, and alembic's fileConfig disabled every logger
+    # that existed then, ours included: a restarted child would go unreported.
+    log.disabled = False
     supervisor = Supervisor()
     try:
         if not env.get("REDIS_URL"):
@@ -251,6 +310,9 @@ def run_worker(app: object, *, burst: bool = False) -> None:
 
     ticker = threading.Thread(target=tick, name="sweep-ticker", daemon=True)
     ticker.start()
+    # RQ forks its scheduler from the worker: if the worker is killed, the scheduler must
+    # not live on as an orphan holding the scheduler lock its successor needs.
+    os.register_at_fork(after_in_child=_die_with_parent)
     with app.app_context():
         worker = SimpleWorker([queue], connection=connection)
         try:
