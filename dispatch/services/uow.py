@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import TemporarilyUnavailable
@@ -89,30 +91,87 @@ def outbox() -> Outbox:
 # (the web server and the RQ worker) on the same database file.
 _SQLITE_WRITER = threading.Lock()
 _LOCK_FILES: dict[str, int] = {}
+# A writer outside Gridwatch (a backup, a sqlite3 shell) takes SQLite's lock without ours.
+# We ask SQLite for it without waiting, on a connection of our own, and wait here instead;
+# past this long the database counts as unavailable, and the client is told to retry.
+FOREIGN_LOCK_PATIENCE_S = 1.0
+_PROBES: dict[str, sqlite3.Connection] = {}
+
+
+def _flock(database: str) -> int:
+    """Take the file lock shared by Gridwatch's processes, waiting for it cooperatively."""
+    fd = _LOCK_FILES.get(database)
+    if fd is None:
+        fd = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        _LOCK_FILES[database] = fd
+    delay = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(delay)  # a gevent sleep in the web process
+            delay = min(delay * 2, 0.005)
+
+
+def _sqlite_lock_free(database: str) -> bool:
+    """Is SQLite's own write lock free? Asked without waiting; with ours held, only a
+    writer outside Gridwatch can take it before we begin."""
+    probe = _PROBES.get(database)
+    if probe is None:
+        probe = sqlite3.connect(database, timeout=0, isolation_level=None, check_same_thread=False)
+        _PROBES[database] = probe
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return False
+    probe.execute("ROLLBACK")
+    return True
+
+
+def _busy_timeout_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A unit of work's BEGIN IMMEDIATE must fail at once when SQLite's lock is taken: we
+    have waited for it already, and a writer outside Gridwatch that slipped in since would
+    otherwise hold the whole gevent process in SQLite's busy handler. The connection is
+    checked out before its transaction begins; other transactions keep their busy timeout."""
+    if "gw_busy_timeout" not in record.info:
+        busy = dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
+        record.info["gw_busy_timeout"] = record.info["gw_busy_now"] = busy
+    wanted = 0 if in_unit_of_work() else record.info["gw_busy_timeout"]
+    if record.info["gw_busy_now"] != wanted:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(wanted)}")
+        record.info["gw_busy_now"] = wanted
 
 
 @contextmanager
-def _sqlite_write_lock(database: str | None) -> Iterator[None]:
-    with _SQLITE_WRITER:
-        if not database or database == ":memory:":
+def _sqlite_write_lock(engine: Engine) -> Iterator[None]:
+    if not event.contains(engine, "checkout", _busy_timeout_on_checkout):
+        event.listen(engine, "checkout", _busy_timeout_on_checkout)
+    database = engine.url.database
+    if not database or database == ":memory:":
+        with _SQLITE_WRITER:
             yield
-            return
-        fd = _LOCK_FILES.get(database)
-        if fd is None:
-            fd = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
-            _LOCK_FILES[database] = fd
-        delay = 0.0002
-        while True:
+        return
+    deadline = time.monotonic() + FOREIGN_LOCK_PATIENCE_S
+    delay = 0.001
+    while True:
+        with _SQLITE_WRITER:
+            fd = _flock(database)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                time.sleep(delay)  # a gevent sleep in the web process
-                delay = min(delay * 2, 0.005)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+                if _sqlite_lock_free(database):
+                    yield
+                    return
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        # Held outside Gridwatch: wait without holding our locks, so that every writer
+        # waiting with us is answered within the patience, not one after the other.
+        if time.monotonic() > deadline:
+            log.warning("database unavailable: locked by another program")
+            raise TemporarilyUnavailable(
+                "the database is busy or unavailable; nothing was saved, please retry"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def in_unit_of_work() -> bool:
@@ -133,18 +192,17 @@ def unit_of_work() -> Iterator[Outbox]:
         db.session.commit()
     engine = db.engine
     lock = (
-        _sqlite_write_lock(engine.url.database)
-        if engine.dialect.name == "sqlite"
-        else contextlib.nullcontext()
+        _sqlite_write_lock(engine) if engine.dialect.name == "sqlite" else contextlib.nullcontext()
     )
     with lock:
         token = _current.set(box)
         try:
             try:
                 yield box
+                # Still inside: a transaction begun by this flush is a unit of work's too.
+                db.session.commit()
             finally:
                 _current.reset(token)
-            db.session.commit()
         except OperationalError as exc:
             db.session.rollback()
             log.warning("database unavailable: %s", exc)
