@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+from flask import current_app
+
 from .extensions import db
 from .services import followups, reports, tasks, triage
 
@@ -42,7 +44,10 @@ def expire_task(task_id: int) -> dict[str, Any] | None:
 @job
 def sweep() -> dict[str, int]:
     """Pick up work whose job was lost: untriaged reports, offers past their deadline."""
-    untriaged = reports.untriaged_report_ids()
+    # A triage job takes milliseconds: a report still untriaged a few sweeps on has lost its
+    # job (Redis died, or the worker). At the default 15 s interval this is the usual 10 s.
+    interval = current_app.config["GRIDWATCH_SWEEP_INTERVAL_S"]
+    untriaged = reports.untriaged_report_ids(min(reports.TRIAGE_SWEEP_AFTER_S, 3 * interval))
     for report_id in untriaged:
         triage.triage_report(report_id)
     overdue = tasks.overdue_task_ids()
