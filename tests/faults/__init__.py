@@ -1,0 +1,1 @@
+"""Fault injection: real `gridwatch serve` processes, real signals, real clients; no mocks."""
