@@ -13,7 +13,13 @@ from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room
 from pydantic import BaseModel, ValidationError
 
-from ..errors import GridwatchError, Unauthorized, ValidationFailed, from_pydantic
+from ..errors import (
+    GridwatchError,
+    TemporarilyUnavailable,
+    Unauthorized,
+    ValidationFailed,
+    from_pydantic,
+)
 from ..extensions import db, socketio
 from ..models import Role, User
 from ..schemas import (
@@ -88,6 +94,15 @@ def _disconnect(namespace: str, *args: Any) -> None:
     _connections.pop((namespace, request.sid), None)  # type: ignore[attr-defined]
 
 
+_draining = threading.Event()
+
+
+def start_draining() -> None:
+    """The process is shutting down: events already running finish, new ones are refused
+    with `unavailable` so that the phone retries against the next process."""
+    _draining.set()
+
+
 # This process's sockets: (namespace, sid) -> (user id, token version at connect).
 _connections: dict[tuple[str, str], tuple[int, int]] = {}
 _watch_started = threading.Lock()
@@ -152,6 +167,10 @@ def event_handler(
     def decorate(func: Callable[[User, Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         @functools.wraps(func)
         def wrapper(*args: Any) -> dict[str, Any]:
+            if _draining.is_set():
+                return error_ack(
+                    TemporarilyUnavailable("the server is restarting; send again in a moment")
+                )
             try:
                 user = _current_user(namespace)
                 if len(args) != 1:
