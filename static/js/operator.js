@@ -570,6 +570,7 @@
     head.appendChild(el("span", { class: "code", text: "#" + r.id }));
     node.appendChild(head);
     if (r.text) node.appendChild(el("p", { class: "report-text", text: r.text }));
+    if (r.redacted) node.appendChild(el("p", { class: "report-text muted", "data-redacted": "1", text: t.redacted }));
     var meta = el("div", { class: "report-meta" }, [
       el("span", { text: t.cell + ": " + (r.cell_code || t.no_cell) }),
       el("span", { text: t.received + " " + GW.formatTime(r.received_at, cfg.lang, true) })
@@ -994,6 +995,10 @@
       if (selectedIncident !== null) loadDetail(selectedIncident);
     }
   });
+  // Broadcasts are sent at most once: one lost while Redis restarts is made good here.
+  setInterval(function () {
+    if (socket.connected && document.visibilityState === "visible") { loadTriage(); loadIncidents(); }
+  }, 60000);
   socket.on("report:new", function (payload) {
     GW.asList(payload).forEach(function (p) { upsertReport(p && p.report, true); });
     renderQueue();
