@@ -319,6 +319,56 @@ def test_random_payloads(fuzzer: Fuzzer, data: st.DataObject) -> None:
     _assert_error_ack(ack, {"validation_failed"})
 
 
+# Frames no Socket.IO client would send: the server cannot read an event (nor an ack id) in
+# them, so there is nothing to answer; it must drop them and keep the connection.
+RAW_FRAMES = [
+    '42/informant,1["report:submit",' + "[" * 50_000 + "]" * 50_000 + "]",
+    '42/informant,2["report:submit",' + '{"a":' * 30_000 + "1" + "}" * 30_000 + "]",
+    '42/informant,3["report:submit",{]',
+    "42/informant,4[]",
+    '42/informant,6{"a":1}',
+    '451-/informant,8["report:submit",{"_placeholder":true,"num":0}]',
+    '42/nowhere,9["report:submit",{}]',
+    '49/informant,10["x"]',
+    '42/informant,12["report:submit",{"lat":' + "9" * 5000 + "}]",
+]
+
+
+def test_frames_that_are_not_socket_io_packets(fuzzer: Fuzzer) -> None:
+    import websocket
+
+    url = fuzzer.server.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+    ws = websocket.create_connection(url, timeout=10)
+    try:
+        assert ws.recv().startswith("0{")
+        ws.send("40/informant," + json.dumps({"token": fuzzer.server.token("informant")}))
+        assert ws.recv().startswith("40/informant,")
+        probe = 1000
+        for frame in RAW_FRAMES:
+            fuzzer.sent += 1
+            ws.send(frame)
+            answered = False
+            while not answered:
+                # A binary event waits for its attachment and takes the next frame as one,
+                # probe included; it is answered under its own id, and we probe again.
+                probe += 1
+                ws.send(f'42/informant,{probe}["fuzz:probe",{{}}]')
+                while True:
+                    message = ws.recv()
+                    if message == "2":
+                        ws.send("3")  # engine.io ping
+                    elif message.startswith(f"43/informant,{probe}["):
+                        assert '"unknown_event"' in message
+                        answered = True
+                        break
+                    elif message.startswith("43/informant,"):
+                        assert '"ok":false' in message, message
+                        break
+    finally:
+        ws.close()
+    assert fuzzer.counts() == fuzzer.baseline
+
+
 def test_nothing_written_and_every_socket_alive(fuzzer: Fuzzer) -> None:
     for role in ROLES:
         fuzzer.assert_alive(role)
