@@ -1,7 +1,7 @@
 """Rate limits and login lockout: Flask-Limiter, counting in Redis.
 
 REST routes are limited by Flask-Limiter's decorators. Socket.IO events have no request of
-their own, so `check` asks the same limiter directly with the same limits. Counting lives in
+their own, so `check_report` asks the same limiter and storage directly. Counting lives in
 Redis so that every web process shares it; when Redis is down the limiter falls back to
 counting in memory, because reports must still be taken in (the database is the truth).
 
@@ -36,8 +36,8 @@ LOCKOUT_WINDOW = f"{LOCKOUT_FAILURES} per 15 minutes"
 def _caller_key() -> str:
     """A caller by the user id in their signed token or session, else by address.
 
-    Decided before the view runs, so no database read: a forged token has no valid
-    signature and counts against its address.
+    Decided before the view runs; a Bearer token is read without the database, and a forged
+    one has no valid signature and counts against its address.
     """
     from flask_login import current_user
 
