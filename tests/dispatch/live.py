@@ -38,10 +38,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[Flask]:
+def live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, database: str
+) -> Iterator[Flask]:
     monkeypatch.setenv("GRIDWATCH_INSTANCE", str(tmp_path))
     monkeypatch.setenv("REDIS_URL", redis_url)
-    for name in ("DATABASE_URL", "GRIDWATCH_ENV", "GRIDWATCH_TRIAGE_RULES"):
+    for name in ("GRIDWATCH_ENV", "GRIDWATCH_TRIAGE_RULES"):
         monkeypatch.delenv(name, raising=False)
     connection = redis.Redis.from_url(redis_url)
     connection.flushdb()
