@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 import requests
+import sqlalchemy as sa
 from rq import Worker
 
 from dispatch.runtime import redis_executable
@@ -23,7 +24,6 @@ from tests.conftest import (
     base_env,
     free_port,
     postgres_url,
-    reset_database,
     run_cli,
 )
 from tests.integration.clients import Recorder
@@ -52,9 +52,23 @@ def _wait_healthy(server: Server, timeout: float = 60) -> None:
     raise RuntimeError(f"{server.url} did not become healthy")
 
 
+SCHEMA = "gw_topology"  # our own: the session's PostgreSQL server lives in `public`
+
+
+def _own_schema(url: str) -> str:
+    """An emptied schema of our own in the test database, and a URL that uses it."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
+    engine.dispose()
+    own = sa.make_url(url).update_query_dict({"options": f"-csearch_path={SCHEMA}"})
+    return own.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    database_url = postgres_url()  # first: a skip must not leave a redis-server behind
+    database_url = _own_schema(postgres_url())  # first: a skip must leave nothing behind
     instance = tmp_path_factory.mktemp("gw-topology")
     redis_port = free_port()
     redis_server = subprocess.Popen(
@@ -73,7 +87,6 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     webs: list[Server] = []
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        reset_database(env)
         run_cli(env, "db", "upgrade")
         run_cli(env, "seed-demo", "--cells", "100")
         for n in (1, 2):
