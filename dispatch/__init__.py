@@ -10,6 +10,7 @@ import socketio as socketio_lib
 from flask import Flask, Response, request, session
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import PROJECT_ROOT, Settings
 from .extensions import babel, csrf, db, login_manager, migrate, socketio
@@ -79,6 +80,13 @@ def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None =
 
     register_flask_commands(app)
     app.after_request(_security_headers)
+    proxies = int(app.config.get("GRIDWATCH_TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Behind nginx: the client's address (for limits) and scheme come from its headers,
+        # believed only as far as the proxies we run.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     return app
 
 

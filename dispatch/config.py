@@ -55,6 +55,7 @@ class Settings:
     token_hours: int = 12
     sweep_interval_s: int = 15
     coverage_days: int = 7
+    trusted_proxies: int = 0
     sensitive_categories: tuple[str, ...] = ("petition", "public_opinion")
     sensitive_level: str = "county"
     sensitive_roles: tuple[str, ...] = ("operator", "supervisor", "admin")
@@ -84,6 +85,7 @@ class Settings:
             token_hours=_int(env.get("GRIDWATCH_TOKEN_HOURS"), 12),
             sweep_interval_s=_int(env.get("GRIDWATCH_SWEEP_INTERVAL_S"), 15),
             coverage_days=_int(env.get("GRIDWATCH_COVERAGE_DAYS"), 7),
+            trusted_proxies=_int(env.get("GRIDWATCH_TRUSTED_PROXIES"), 0),
             sensitive_categories=_list(
                 env.get("GRIDWATCH_SENSITIVE_CATEGORIES"), cls.sensitive_categories
             ),
@@ -110,6 +112,7 @@ class Settings:
             "GRIDWATCH_TOKEN_HOURS": self.token_hours,
             "GRIDWATCH_SWEEP_INTERVAL_S": self.sweep_interval_s,
             "GRIDWATCH_COVERAGE_DAYS": self.coverage_days,
+            "GRIDWATCH_TRUSTED_PROXIES": self.trusted_proxies,
             "GRIDWATCH_SENSITIVE_CATEGORIES": self.sensitive_categories,
             "GRIDWATCH_SENSITIVE_LEVEL": self.sensitive_level,
             "GRIDWATCH_SENSITIVE_ROLES": self.sensitive_roles,

@@ -168,6 +168,26 @@ def test_every_rest_call_counts_against_the_callers_allowance(
     assert client.get("/api/reports", headers=bearer(people["op-county"])).status_code == 200
 
 
+def test_behind_a_trusted_proxy_limits_count_the_real_address(
+    app: Flask, people: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRIDWATCH_TRUSTED_PROXIES", "1")
+    proxied = create_app({"TESTING": True, "GRIDWATCH_LIMIT_LOGIN": "2 per minute"})
+    client = proxied.test_client()
+
+    def attempt(address: str) -> int:
+        return client.post(
+            "/api/auth/token",
+            json={"username": "nobody", "password": "x"},
+            headers={"X-Forwarded-For": address},
+        ).status_code
+
+    assert [attempt("10.1.1.1") for _ in range(3)] == [401, 401, 429]
+    assert attempt("10.2.2.2") == 401  # another phone behind the same proxy
+    with proxied.app_context():
+        db.engine.dispose()
+
+
 def test_limits_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRIDWATCH_INSTANCE", str(tmp_path))
     monkeypatch.setenv("GRIDWATCH_RATE_LIMITS", "off")
