@@ -68,6 +68,26 @@ class Server:
         headers = {"Authorization": f"Bearer {self.token(username)}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=15, **kwargs)
 
+    def wait_healthy(self, timeout: float = 60) -> None:
+        """Until /api/health answers 200; the end of the log if serve exits or never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.url}: serve exited\n{self.log_text()}")
+            try:
+                if requests.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass  # not listening yet, or busy loading
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.url}: not healthy in {timeout:.0f} s\n{self.log_text()}")
+
+    def log_text(self, chars: int = 8000) -> str:
+        if self.log is None:
+            return ""
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")[-chars:]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -121,30 +141,28 @@ def start_server(instance: Path, *, cells: int = 200, **extra_env: str) -> Serve
     reset_database(env)
     run_cli(env, "db", "upgrade")
     run_cli(env, "seed-demo", "--cells", str(cells))
+    server = spawn_serve(instance, env)
+    try:
+        server.wait_healthy()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def spawn_serve(instance: Path, env: dict[str, str], *, log_name: str = "serve.log") -> Server:
+    """`gridwatch serve` on a free port, in its own process group (as under a terminal)."""
     port = free_port()
-    log = open(instance / "serve.log", "wb")
+    log = open(instance / log_name, "ab")
     process = subprocess.Popen(
         [*GRIDWATCH, "serve", "--port", str(port)],
         env=env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, as under a terminal
+        start_new_session=True,
     )
-    server = Server(f"http://127.0.0.1:{port}", env, instance, process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            server.stop()
-            raise RuntimeError((instance / "serve.log").read_text())
-        try:
-            if requests.get(f"{server.url}/api/health", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass  # not listening yet, or busy loading
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("server did not become healthy:\n" + (instance / "serve.log").read_text())
+    return Server(f"http://127.0.0.1:{port}", env, instance, process, log)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

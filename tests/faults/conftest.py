@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import redis
 import requests
 import sqlalchemy as sa
 
-from tests.conftest import GRIDWATCH, ROOT, Server, base_env, free_port, postgres_url, run_cli
+from tests.conftest import Server, base_env, postgres_url, run_cli, spawn_serve
 from tests.faults import processes
 from tests.faults.database import Store
 
@@ -107,17 +106,8 @@ class Deployment:
 def launch(
     instance: Path, env: dict[str, str], store_url: str, tokens: list[str] | None = None
 ) -> Deployment:
-    port = free_port()
-    log = open(instance / "serve.log", "ab")
-    process = subprocess.Popen(
-        [*GRIDWATCH, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Server(f"http://127.0.0.1:{port}", env, instance, process, log)
+    server = spawn_serve(instance, env)
+    port = int(server.url.rsplit(":", 1)[1])
     deployment = Deployment(server, Store(store_url), port, tokens if tokens is not None else [])
     try:
         deployment.wait_healthy()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import pytest
 import redis
-import requests
 import sqlalchemy as sa
 from rq import Worker
 
@@ -25,6 +24,7 @@ from tests.conftest import (
     free_port,
     postgres_url,
     run_cli,
+    spawn_serve,
 )
 from tests.integration.clients import Recorder
 
@@ -36,20 +36,6 @@ class Topology:
     webs: list[Server]
     workers: list[subprocess.Popen[bytes]]
     redis_url: str
-
-
-def _wait_healthy(server: Server, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError((server.instance / f"web-{server.url[-5:]}.log").read_text())
-        try:
-            if requests.get(f"{server.url}/api/health", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass  # not listening yet
-        time.sleep(0.2)
-    raise RuntimeError(f"{server.url} did not become healthy")
 
 
 SCHEMA = "gw_topology"  # our own: the session's PostgreSQL server lives in `public`
@@ -100,21 +86,11 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                         stderr=subprocess.STDOUT,
                     )
                 )
-        for _ in (1, 2):
-            port = free_port()
+        for n in (1, 2):
             # With REDIS_URL set, `serve` runs the web process only (gunicorn -w 1).
-            with open(instance / f"web-{port}.log", "wb") as log:
-                process = subprocess.Popen(
-                    [*GRIDWATCH, "serve", "--port", str(port)],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            webs.append(Server(f"http://127.0.0.1:{port}", env, instance, process))
+            webs.append(spawn_serve(instance, env, log_name=f"web-{n}.log"))
         for web in webs:
-            _wait_healthy(web)
+            web.wait_healthy()
         yield Topology(webs, workers, redis_url)
     finally:
         for web in webs:
