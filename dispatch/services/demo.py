@@ -18,6 +18,15 @@ from .areas import save_areas
 from .uow import audit, use_case
 
 DEMO_PASSWORD = "gridwatch-demo"
+# The logins the demo prints: (username, role, what it is).
+LOGINS = (
+    ("admin", "admin", "系统管理员 · whole city"),
+    ("supervisor", "supervisor", "市级督导 · whole city"),
+    ("operator", "operator", "市指挥中心 · whole city"),
+    ("operator-620102", "operator", "城关区指挥中心 · one county"),
+    ("informant", "informant", "演示信息员 · cell {cell}"),
+    ("leader", "team_leader", "方舟救援队队长"),
+)
 
 # Ten professional squads: name, capabilities, home county (for the base position).
 PROFESSIONAL_SQUADS: list[tuple[str, list[str], str]] = [
@@ -185,14 +194,7 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
         )
     for role in ("admin", "supervisor", "operator", "informant", "team_leader"):
         summary.users[role] = sum(1 for u in users + leaders if u["role"] == role)
-    summary.logins = [
-        ("admin", "admin", "系统管理员 · whole city"),
-        ("supervisor", "supervisor", "市级督导 · whole city"),
-        ("operator", "operator", "市指挥中心 · whole city"),
-        ("operator-620102", "operator", "城关区指挥中心 · one county"),
-        ("informant", "informant", f"演示信息员 · cell {centre_cell}"),
-        ("leader", "team_leader", "方舟救援队队长"),
-    ]
+    summary.logins = [(name, role, about.format(cell=centre_cell)) for name, role, about in LOGINS]
     audit(
         "demo.seeded",
         "grid",
@@ -249,20 +251,29 @@ def logins_text(summary: DemoSummary | None) -> str:
     return "\n".join(lines)
 
 
-DEMO_LOGINS = ("admin", "supervisor", "operator", "operator-620102", "informant", "leader")
-
-
 def refuse_demo_accounts() -> None:
-    """In production no account may still open with the demo password."""
-    users = db.session.scalars(
-        db.select(User).where(User.username.in_(DEMO_LOGINS), User.active.is_(True))
+    """In production no account may still open with the demo password: not the logins the
+    demo prints, nor any of the thousands of accounts it seeds with one shared hash."""
+    shared = (
+        db.select(User.password_hash)
+        .where(User.active.is_(True))
+        .group_by(User.password_hash)
+        .having(db.func.count() > 1)
     )
-    checked: dict[str, bool] = {}
-    for user in users:
-        if user.password_hash not in checked:
-            checked[user.password_hash] = check_password_hash(user.password_hash, DEMO_PASSWORD)
-        if checked[user.password_hash]:
+    named = db.select(User.password_hash).where(
+        User.active.is_(True), User.username.in_([name for name, _, _ in LOGINS])
+    )
+    for password_hash in set(db.session.scalars(shared)) | set(db.session.scalars(named)):
+        if check_password_hash(password_hash, DEMO_PASSWORD):
+            user = db.session.scalar(
+                db.select(User)
+                .where(User.password_hash == password_hash, User.active.is_(True))
+                .order_by(User.id)
+                .limit(1)
+            )
+            assert user is not None
             raise RuntimeError(
-                f"the demo account {user.username!r} still has the demo password; "
-                f"run `gridwatch users disable {user.username}` before starting in production"
+                f"the account {user.username!r} (and any other with the same hash) still has "
+                f"the demo password; disable or re-password such accounts (`gridwatch users "
+                f"disable {user.username}`) or start from an empty database in production"
             )
