@@ -90,7 +90,7 @@ def _hit(limit: str, key: str) -> None:
     """Count one event against every part of `limit`; raise RateLimited when over."""
     if not enabled():
         return
-    for item in parse_many(limit):
+    for item in _parse_many(limit):
         try:
             allowed = limiter.limiter.hit(item, "event", key)
             if allowed:
@@ -105,7 +105,7 @@ def _hit(limit: str, key: str) -> None:
         )
 
 
-def parse_many(limit: str) -> list[RateLimitItem]:
+def _parse_many(limit: str) -> list[RateLimitItem]:
     return [parse(part) for part in limit.split(";") if part.strip()]
 
 

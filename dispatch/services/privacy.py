@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app
 
-from grid.codes import LEVELS, level_of
+from grid.codes import LEVELS, jurisdiction_prefix, level_of
 
 from ..models import Report, User
 from ..realtime import names
@@ -104,6 +104,4 @@ def emit_report(
 
 
 def operator_room(user: User) -> str:
-    from grid.codes import jurisdiction_prefix
-
     return names.area_room(jurisdiction_prefix(user.area_code), limited=not cleared(user))
