@@ -165,6 +165,24 @@ class Server:
     url: str
     process: subprocess.Popen[Any]
     log: Path
+    env: dict[str, str] | None = None  # Gridwatch's environment, for CLI steps beside it
+
+
+NOFILE = 65536
+
+
+def more_files() -> None:
+    """In a child before exec: room for tens of thousands of sockets (needs root or a high
+    hard limit; otherwise the soft limit goes as high as the hard one allows)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for wanted in (max(NOFILE, hard), hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return
+        except (ValueError, OSError):
+            continue
 
 
 @contextlib.contextmanager
@@ -177,7 +195,12 @@ def relay_server(workdir: Path) -> Iterator[Server]:
     with log.open("wb") as out:
         try:
             process = subprocess.Popen(
-                args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=more_files,
             )
             server = Server("relay", f"http://{HOST}:{port}", process, log)
             wait_healthy(server.url, process, log)
@@ -225,8 +248,9 @@ def gridwatch_server(
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=more_files,
             )
-            server = Server("gridwatch", f"http://{HOST}:{port}", process, log)
+            server = Server("gridwatch", f"http://{HOST}:{port}", process, log, env)
             wait_healthy(server.url, process, log, timeout=90)
             yield server
         finally:
