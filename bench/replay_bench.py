@@ -26,7 +26,7 @@ Speeds (open loop on the call's `timeStamp`, scaled; never waiting for acks)
     10x      the busiest 10-minute window at 10×: 21 calls over 42 s (--quick: the busiest 5
              minutes, the same 16 calls).
     fastest  the whole file compressed by one factor to a mean rate R (9,226 calls in 9,226 / R
-             seconds), cut after 95 s (15 s with --quick) when R is too slow to finish. R is
+             seconds), cut after 95 s (10 s with --quick) when R is too slow to finish. R is
              found with a ladder of probes, each the first 5 s (3 s) of the compressed stream:
              100 reports/s, doubling while a probe holds, up to 1,600; halving down to 25 when
              100 does not hold. The whole replay then runs at the highest rate that held; when
@@ -805,7 +805,7 @@ def bench_replay(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
         quick=quick,
         calls=calls,
         probe_s=3.0 if quick else 5.0,
-        whole_s=15.0 if quick else 95.0,
+        whole_s=10.0 if quick else 95.0,
     )
     day = datetime.fromtimestamp(one[0].t, UTC).strftime("%Y-%m-%d %H:%M")
     day10 = datetime.fromtimestamp(ten[0].t, UTC).strftime("%Y-%m-%d %H:%M")
