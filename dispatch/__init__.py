@@ -46,6 +46,8 @@ def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None =
 
     login_manager.user_loader(user_from_session_id)
 
+    from . import fastjson
+
     mode = async_mode or app.config.get("GRIDWATCH_ASYNC_MODE") or "threading"
     url = app.config.get("REDIS_URL")
     # Chosen here, not by URL scheme, so that unix:// sockets reach Redis too.
@@ -61,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None =
         cors_allowed_origins=app.config.get("GRIDWATCH_CORS_ORIGINS", []),
         logger=False,
         engineio_logger=False,
+        json=fastjson,
     )
     from .realtime.handlers import register
 

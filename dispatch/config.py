@@ -56,6 +56,8 @@ class Settings:
     sweep_interval_s: int = 15
     coverage_days: int = 7
     trusted_proxies: int = 0
+    coalesce_ms: int = 100
+    group_commit: bool = True
     sensitive_categories: tuple[str, ...] = ("petition", "public_opinion")
     sensitive_level: str = "county"
     sensitive_roles: tuple[str, ...] = ("operator", "supervisor", "admin")
@@ -86,6 +88,8 @@ class Settings:
             sweep_interval_s=_int(env.get("GRIDWATCH_SWEEP_INTERVAL_S"), 15),
             coverage_days=_int(env.get("GRIDWATCH_COVERAGE_DAYS"), 7),
             trusted_proxies=_int(env.get("GRIDWATCH_TRUSTED_PROXIES"), 0),
+            coalesce_ms=_int(env.get("GRIDWATCH_COALESCE_MS"), 100),
+            group_commit=_bool(env.get("GRIDWATCH_GROUP_COMMIT"), True),
             sensitive_categories=_list(
                 env.get("GRIDWATCH_SENSITIVE_CATEGORIES"), cls.sensitive_categories
             ),
@@ -113,6 +117,8 @@ class Settings:
             "GRIDWATCH_SWEEP_INTERVAL_S": self.sweep_interval_s,
             "GRIDWATCH_COVERAGE_DAYS": self.coverage_days,
             "GRIDWATCH_TRUSTED_PROXIES": self.trusted_proxies,
+            "GRIDWATCH_COALESCE_MS": self.coalesce_ms,
+            "GRIDWATCH_GROUP_COMMIT": self.group_commit,
             "GRIDWATCH_SENSITIVE_CATEGORIES": self.sensitive_categories,
             "GRIDWATCH_SENSITIVE_LEVEL": self.sensitive_level,
             "GRIDWATCH_SENSITIVE_ROLES": self.sensitive_roles,

@@ -6,14 +6,28 @@ ssl and friends before the gevent worker monkey-patches them.
 
 from __future__ import annotations
 
+import resource
 import signal
 from typing import Any
+
+
+def on_starting(server: Any) -> None:
+    """Every connected phone holds a socket: allow as many open files as the system lets us
+    (the soft limit is often 1,024 while the hard limit is far higher)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            server.log.warning("could not raise the open-file limit from %d", soft)
 
 
 def post_worker_init(worker: Any) -> None:
     """Build the locate index before the first report needs it (seconds on 100k cells), and
     drain on SIGTERM: gunicorn stops accepting connections, we stop accepting events."""
     from dispatch.realtime import handlers
+    from dispatch.realtime.handlers import start_web_process
     from dispatch.services import areas
 
     graceful_exit = signal.getsignal(signal.SIGTERM)
@@ -26,6 +40,7 @@ def post_worker_init(worker: Any) -> None:
     signal.signal(signal.SIGTERM, drain_then_exit)
 
     app = worker.wsgi
+    start_web_process(app)
     with app.app_context():
         try:
             areas.cell_index()

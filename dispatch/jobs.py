@@ -11,6 +11,7 @@ from flask import current_app
 
 from .extensions import db
 from .services import followups, reports, tasks, triage
+from .services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,30 @@ def job(func: Callable[P, R]) -> Callable[P, R]:
 @job
 def triage_report(report_id: int) -> dict[str, Any] | None:
     return triage.triage_report(report_id)
+
+
+TRIAGE_CHUNK = 16
+
+
+@job
+def triage_reports(report_ids: list[int]) -> int:
+    """Triage one group commit's reports, a chunk per transaction (so that the chunk's
+    broadcasts go out coalesced and the web process never waits long for the database);
+    a chunk that fails is done again report by report. Returns how many were triaged."""
+    done = 0
+    for start in range(0, len(report_ids), TRIAGE_CHUNK):
+        chunk = report_ids[start : start + TRIAGE_CHUNK]
+        try:
+            with unit_of_work():
+                done += triage.triage_many(chunk)
+        except Exception:
+            log.warning("triage of reports %s failed together; one by one", chunk, exc_info=True)
+            for rid in chunk:
+                try:
+                    done += triage.triage_report(rid) is not None
+                except Exception:  # the sweep tries again
+                    log.exception("triage of report %s failed", rid)
+    return done
 
 
 @job

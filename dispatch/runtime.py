@@ -252,6 +252,10 @@ def serve(host: str, port: int, *, instance_path: Path) -> int:
     return supervisor.wait()
 
 
+# Sockets one web process holds: every phone keeps one open. gunicorn's default is 1,000.
+WORKER_CONNECTIONS = 30_000
+
+
 def gunicorn_args(host: str, port: int, app: str = "dispatch.wsgi:app") -> list[str]:
     """One gevent-websocket worker: Socket.IO needs sticky connections within a process.
 
@@ -267,6 +271,8 @@ def gunicorn_args(host: str, port: int, app: str = "dispatch.wsgi:app") -> list[
         "1",
         "--bind",
         f"{host}:{port}",
+        "--worker-connections",
+        os.environ.get("GRIDWATCH_WORKER_CONNECTIONS", str(WORKER_CONNECTIONS)),
         "--graceful-timeout",
         "10",
         "--timeout",

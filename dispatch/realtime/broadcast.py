@@ -1,13 +1,35 @@
-"""All realtime output goes through here; works from a web process and an RQ worker alike."""
+"""All realtime output goes through here; works from a web process and an RQ worker alike.
+
+What a transaction announces is published after its commit. Operator events are coalesced:
+the payloads bound for one area room go out as one message, a list in order (PROTOCOL.md:
+"the payload of any server→operator event may then be a list"). In a web process a publisher
+of its own does this at most once every `GRIDWATCH_COALESCE_MS` (100 ms), for every commit
+since the last round, so that 500 reports a second reach 20 operators as a few messages a
+second, not 10,000; when nothing is waiting, the next event goes out at once. Elsewhere (the
+RQ worker, the CLI, tests in-process) each outbox is published as it commits, coalesced
+within itself.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app, has_app_context
 
 from ..extensions import socketio
 
+if TYPE_CHECKING:
+    from ..services.uow import Emit, Enqueue
+
 log = logging.getLogger(__name__)
+
+EXTENSION = "gridwatch_publisher"
+AREA_ROOM = "area:"
 
 
 def send(namespace: str, event: str, payload: Any, rooms: list[str]) -> None:
@@ -20,3 +42,162 @@ def send(namespace: str, event: str, payload: Any, rooms: list[str]) -> None:
         socketio.emit(event, payload, namespace=namespace, to=targets)
     except Exception:  # a down Redis must not undo a committed change
         log.exception("could not emit %s to %s", event, targets)
+
+
+# Which area rooms can have anyone in them: the jurisdictions of the active staff accounts,
+# looked up again after this long. An account made since then (in another process) hears
+# the live events of an area that had no staff before at most this late; its page loads
+# the current state when it connects and every minute.
+LISTENING_TTL_S = 10.0
+_listening: tuple[float, frozenset[str]] | None = None
+_listening_lock = threading.Lock()
+
+
+def listening_rooms() -> frozenset[str] | None:
+    """The area rooms worth a message (both kinds, cleared and limited), or None when they
+    cannot be told (no database at hand): then every room is."""
+    global _listening
+    now = time.monotonic()
+    cached = _listening
+    if cached is not None and now - cached[0] < LISTENING_TTL_S:
+        return cached[1]
+    from ..services.access import staff_jurisdictions
+    from . import names
+
+    try:
+        prefixes = staff_jurisdictions()
+    except Exception:
+        log.warning("could not read the staff's jurisdictions; sending to every room")
+        return None
+    rooms = frozenset(
+        names.area_room(prefix, limited=limited) for prefix in prefixes for limited in (False, True)
+    )
+    with _listening_lock:
+        _listening = (now, rooms)
+    return rooms
+
+
+def note_listener(room: str) -> None:
+    """An operator joined `room` in this process: send there from now on."""
+    global _listening
+    with _listening_lock:
+        if _listening is not None and room not in _listening[1]:
+            _listening = (_listening[0], _listening[1] | {room})
+
+
+def coalesce(
+    emits: Iterable[Emit], listening: frozenset[str] | None = None
+) -> list[tuple[str, str, Any, list[str]]]:
+    """Merge emits into as few messages as keep every client's view the same.
+
+    Each operator socket is in exactly one area room (its jurisdiction; realtime/names.py),
+    so payloads can be gathered per area room: a room gets one message whose payload is the
+    list of its payloads in order (the payload itself when there is one). Rooms whose lists
+    are the same share a message. Area rooms nobody can be in (not in `listening`, when
+    given) get nothing. Emits to other rooms (users, teams) keep their room sets.
+    """
+    per_room: dict[tuple[str, str, str], list[Any]] = {}
+    per_set: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
+    for item in emits:
+        rooms = list(dict.fromkeys(item.rooms))
+        if rooms and all(room.startswith(AREA_ROOM) for room in rooms):
+            for room in rooms:
+                if listening is not None and room not in listening:
+                    continue
+                per_room.setdefault((item.namespace, item.event, room), []).append(item.payload)
+        elif rooms:
+            key = (item.namespace, item.event, tuple(rooms))
+            per_set.setdefault(key, []).append(item.payload)
+    shared: dict[tuple[str, str, tuple[int, ...]], tuple[list[Any], list[str]]] = {}
+    for (namespace, event, room), payloads in per_room.items():
+        same = (namespace, event, tuple(id(p) for p in payloads))
+        shared.setdefault(same, (payloads, []))[1].append(room)
+    messages = [
+        (namespace, event, _one_or_list(payloads), rooms)
+        for (namespace, event, _), (payloads, rooms) in shared.items()
+    ]
+    messages.extend(
+        (namespace, event, _one_or_list(payloads), list(rooms))
+        for (namespace, event, rooms), payloads in per_set.items()
+    )
+    return messages
+
+
+def _one_or_list(payloads: list[Any]) -> Any:
+    return payloads[0] if len(payloads) == 1 else payloads
+
+
+def publish(emits: list[Emit], jobs: list[Enqueue]) -> None:
+    """Announce a committed transaction: through this process's publisher if it runs,
+    otherwise now."""
+    publisher = current_publisher()
+    if publisher is not None:
+        publisher.put(emits, jobs)
+        return
+    _publish_now(emits, jobs)
+
+
+def _publish_now(emits: list[Emit], jobs: list[Enqueue]) -> None:
+    from ..queue import enqueue
+
+    for namespace, event, payload, rooms in coalesce(emits, listening_rooms()):
+        send(namespace, event, payload, rooms)
+    for job in jobs:
+        enqueue(job.func, *job.args, at=job.at, job_id=job.job_id)
+
+
+class Publisher:
+    """A web process's publisher: every round sends what commits handed it since the last."""
+
+    def __init__(self, app: Flask, interval_s: float) -> None:
+        self.app = app
+        self.interval_s = interval_s
+        self._pending: deque[tuple[list[Emit], list[Enqueue]]] = deque()
+        self._wake = threading.Event()
+        self.rounds = 0
+
+    def put(self, emits: list[Emit], jobs: list[Enqueue]) -> None:
+        self._pending.append((emits, jobs))
+        self._wake.set()
+
+    def run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            self.flush()
+            # The events of the next interval wait for one message per room.
+            time.sleep(self.interval_s)
+
+    def flush(self) -> None:
+        emits: list[Emit] = []
+        jobs: list[Enqueue] = []
+        while self._pending:
+            more_emits, more_jobs = self._pending.popleft()
+            emits.extend(more_emits)
+            jobs.extend(more_jobs)
+        if not emits and not jobs:
+            return
+        try:
+            with self.app.app_context():
+                _publish_now(emits, jobs)
+        except Exception:  # the sweep and the operators' resync make good what is lost
+            log.exception("publishing %d emits and %d jobs failed", len(emits), len(jobs))
+        self.rounds += 1
+
+
+def start_publisher(app: Flask) -> Publisher:
+    """Coalesce this process's announcements (a web process: gunicorn's post_worker_init)."""
+    publisher: Publisher | None = app.extensions.get(EXTENSION)
+    if publisher is None:
+        interval = app.config.get("GRIDWATCH_COALESCE_MS", 100) / 1000
+        publisher = Publisher(app, interval)
+        app.extensions[EXTENSION] = publisher
+        socketio.start_background_task(publisher.run)
+    return publisher
+
+
+def current_publisher() -> Publisher | None:
+    if not has_app_context():
+        return None
+    publisher: Publisher | None = current_app.extensions.get(EXTENSION)
+    return publisher

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -39,7 +40,7 @@ from ..schemas import (
     TeamStatusChange,
 )
 from ..services import auth, incidents, informants, privacy, reports, tasks
-from . import names
+from . import broadcast, names
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,16 @@ NAMESPACE_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+def start_web_process(app: Flask) -> None:
+    """What a serving web process runs beside its sockets: the coalescing publisher and the
+    group commit of reports (see realtime/broadcast.py and services/batching.py)."""
+    from ..services import batching
+
+    broadcast.start_publisher(app)
+    if app.config.get("GRIDWATCH_GROUP_COMMIT", True):
+        batching.start(app, "reports", reports.store_reports)
+
+
 def error_ack(exc: GridwatchError) -> dict[str, Any]:
     return {"ok": False, "error": exc.as_dict()}
 
@@ -61,6 +72,42 @@ def _current_user(namespace: str) -> User:
     version = session.get("gw_tv")
     user = db.session.get(User, uid) if isinstance(uid, int) else None
     if user is None or not user.active or user.token_version != version:
+        raise Unauthorized("sign in again")
+    if user.role not in NAMESPACE_ROLES[namespace]:
+        raise Unauthorized("this connection is not for your role")
+    return user
+
+
+# Hot data in memory: a phone sending reports is looked up in the database at most once in
+# this long per process. The revocation watcher forgets a disabled or revoked user within
+# REVOCATION_CHECK_S, when it also closes their sockets, so the cache never outlives that.
+USER_CACHE_S = 60.0
+_user_cache: dict[int, tuple[float, User]] = {}
+
+
+def _cached_user(namespace: str) -> User:
+    """The signed-in user as a detached copy (id, role, area, token version), from memory if
+    it was checked less than USER_CACHE_S ago: only for events that need no more than that."""
+    uid = session.get("gw_uid")
+    version = session.get("gw_tv")
+    now = time.monotonic()
+    hit = _user_cache.get(uid) if isinstance(uid, int) else None
+    if hit is None or now - hit[0] > USER_CACHE_S:
+        found = _current_user(namespace)
+        copy = User(
+            id=found.id,
+            username=found.username,
+            role=found.role,
+            area_code=found.area_code,
+            active=found.active,
+            token_version=found.token_version,
+        )
+        db.session.close()
+        if len(_user_cache) > 100_000:
+            _user_cache.clear()
+        hit = _user_cache[found.id] = (now, copy)
+    user = hit[1]
+    if user.token_version != version:
         raise Unauthorized("sign in again")
     if user.role not in NAMESPACE_ROLES[namespace]:
         raise Unauthorized("this connection is not for your role")
@@ -83,7 +130,9 @@ def _connect(namespace: str, auth_data: Any) -> None:
     _start_revocation_watch()
     join_room(names.user_room(user.id))
     if namespace == names.OPERATOR:
-        join_room(privacy.operator_room(user))
+        room = privacy.operator_room(user)
+        join_room(room)
+        broadcast.note_listener(room)
     elif namespace == names.TEAM:
         # A leader without a team still connects; nothing will be offered to them.
         with contextlib.suppress(GridwatchError):
@@ -149,6 +198,12 @@ def drop_revoked(app: Flask) -> int:
         finally:
             db.session.remove()
     dropped = 0
+    for uid in [
+        uid
+        for uid, (_, user) in list(_user_cache.items())
+        if current.get(uid) != user.token_version
+    ]:
+        _user_cache.pop(uid, None)
     for (namespace, sid), (uid, version) in entries:
         if current.get(uid) != version:
             _connections.pop((namespace, sid), None)
@@ -160,9 +215,12 @@ def drop_revoked(app: Flask) -> int:
 
 
 def event_handler(
-    namespace: str, schema: type[M] | None
+    namespace: str, schema: type[M] | None, *, cached_user: bool = False
 ) -> Callable[[Callable[[User, Any], dict[str, Any]]], Callable[..., dict[str, Any]]]:
-    """Wrap a handler: one payload, validated, an authorised user, an ack either way."""
+    """Wrap a handler: one payload, validated, an authorised user, an ack either way.
+
+    `cached_user`: the handler gets a detached copy of the user (see _cached_user).
+    """
 
     def decorate(func: Callable[[User, Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         @functools.wraps(func)
@@ -172,7 +230,7 @@ def event_handler(
                     TemporarilyUnavailable("the server is restarting; send again in a moment")
                 )
             try:
-                user = _current_user(namespace)
+                user = _cached_user(namespace) if cached_user else _current_user(namespace)
                 if len(args) != 1:
                     raise ValidationFailed("send exactly one JSON object", field="payload")
                 payload = args[0]
@@ -209,7 +267,7 @@ def register(sio: SocketIO) -> None:
         sio.on_event("*", functools.partial(_unknown, namespace), namespace=namespace)
 
     # /informant
-    @event_handler(names.INFORMANT, ReportSubmit)
+    @event_handler(names.INFORMANT, ReportSubmit, cached_user=True)
     def report_submit(user: User, data: ReportSubmit) -> dict[str, Any]:
         return reports.submit_report(user, data)
 

@@ -96,3 +96,16 @@ def check_team_visible(user: User, team: Team | None) -> Team:
     if user.role in OPERATOR_ROLES and team_in_view(user, team):
         return team
     raise NotFound("no such team")
+
+
+def staff_jurisdictions() -> set[str]:
+    """The jurisdiction prefixes of every active operator, supervisor and admin: the only
+    area rooms anyone listens in (realtime/broadcast.py)."""
+    from ..extensions import db
+
+    codes = db.session.scalars(
+        db.select(User.area_code)
+        .where(User.role.in_(OPERATOR_ROLES), User.active.is_(True))
+        .distinct()
+    )
+    return {jurisdiction_prefix(code) for code in codes}

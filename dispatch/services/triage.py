@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 
 from ..extensions import db
 from ..models import FollowUp, Incident, Report, ReportStatus, User, utcnow
@@ -29,27 +29,74 @@ def current_rules() -> RuleSet:
     return load_rules(current_app.config.get("GRIDWATCH_TRIAGE_RULES"))
 
 
+# Built once: constructing a statement costs more than running it (about a millisecond a
+# report for the three below); the values go in as bound parameters.
+_CELL_HISTORY = db.select(func.count(Report.id)).where(
+    Report.cell_code == bindparam("cell"),
+    Report.id != bindparam("report_id"),
+    Report.received_at >= bindparam("since"),
+    Report.received_at <= bindparam("until"),
+)
+_CLUSTER_CANDIDATES = (
+    db.select(
+        Report.id, Report.category, Report.lat, Report.lon, Report.received_at, Report.cluster_id
+    )
+    .where(
+        Report.id != bindparam("report_id"),
+        Report.category.in_(bindparam("categories", expanding=True)),
+        Report.received_at >= bindparam("since"),
+        Report.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+        Report.lon.between(bindparam("lon_min"), bindparam("lon_max")),
+        # Reports already triaged: one still new joins the cluster itself when its turn
+        # comes (in a batch, later reports are new while earlier ones are triaged).
+        db.or_(
+            Report.status == ReportStatus.TRIAGED,
+            db.and_(Report.status == ReportStatus.PROMOTED, Report.incident_id.is_not(None)),
+        ),
+    )
+    .limit(500)
+)
+_FOLLOWUP_FOR = db.select(FollowUp.id).where(FollowUp.origin == bindparam("origin"))
+
+
 @use_case
 def triage_report(report_id: int) -> dict[str, Any] | None:
     """Score a report by the rules; running it twice changes nothing more."""
     report = db.session.get(Report, report_id, with_for_update=True)
-    if report is None or report.status != ReportStatus.NEW:
+    if report is None:
         return None
+    return _triage(report, current_rules())
+
+
+def triage_many(report_ids: list[int]) -> int:
+    """Triage several reports in the unit of work in progress (one read for all of them);
+    returns how many were still new."""
     rules = current_rules()
+    found = db.session.scalars(
+        db.select(Report).where(Report.id.in_(report_ids)).order_by(Report.id).with_for_update()
+    ).all()
+    return sum(_triage(report, rules) is not None for report in found)
+
+
+def _triage(report: Report, rules: RuleSet) -> dict[str, Any] | None:
+    if report.status != ReportStatus.NEW:
+        return None
     recent = 0
     if report.cell_code is not None:
         since = report.received_at - timedelta(hours=rules.cell_history.window_hours)
-        recent = (
-            db.session.scalar(
-                db.select(func.count(Report.id)).where(
-                    Report.cell_code == report.cell_code,
-                    Report.id != report.id,
-                    Report.received_at >= since,
-                    Report.received_at <= report.received_at,
+        with db.session.no_autoflush:  # counts stored reports; nothing pending changes it
+            recent = (
+                db.session.scalar(
+                    _CELL_HISTORY,
+                    {
+                        "cell": report.cell_code,
+                        "report_id": report.id,
+                        "since": since,
+                        "until": report.received_at,
+                    },
                 )
+                or 0
             )
-            or 0
-        )
     hour = report.received_at.astimezone(LOCAL_TZ).hour
     result = rules.score(
         TriageInput(report.category, report.text, report.severity, hour=hour, recent_in_cell=recent)
@@ -116,24 +163,22 @@ def _join_cluster(report: Report, rules: RuleSet) -> Report | None:
         return None
     d_lat = radius_m / 111_000
     d_lon = radius_m / (111_000 * max(0.2, math.cos(math.radians(report.lat))))
-    candidates = list(
-        db.session.scalars(
-            db.select(Report)
-            .where(
-                Report.id != report.id,
-                Report.received_at >= report.received_at - window,
-                Report.lat.between(report.lat - d_lat, report.lat + d_lat),
-                Report.lon.between(report.lon - d_lon, report.lon + d_lon),
-                db.or_(
-                    Report.status.in_(UNREVIEWED),
-                    db.and_(
-                        Report.status == ReportStatus.PROMOTED, Report.incident_id.is_not(None)
-                    ),
-                ),
-            )
-            .limit(500)
-        )
-    )
+    # Columns, not objects: during a large event hundreds of reports lie within reach.
+    # The flush first: reports triaged earlier in this transaction may have joined clusters.
+    db.session.flush()
+    with db.session.no_autoflush:
+        candidates = db.session.execute(
+            _CLUSTER_CANDIDATES,
+            {
+                "report_id": report.id,
+                "categories": rules.cluster_partners(report.category),
+                "since": report.received_at - window,
+                "lat_min": report.lat - d_lat,
+                "lat_max": report.lat + d_lat,
+                "lon_min": report.lon - d_lon,
+                "lon_max": report.lon + d_lon,
+            },
+        ).all()
     items = [ClusterItem(c.id, c.category, c.lat, c.lon, c.received_at) for c in candidates]
     joined = find_cluster(
         ClusterItem(report.id, report.category, report.lat, report.lon, report.received_at),
@@ -143,8 +188,8 @@ def _join_cluster(report: Report, rules: RuleSet) -> Report | None:
     if joined is None:
         return None
     member = next(c for c in candidates if c.id == joined)
-    root = db.session.get(Report, member.cluster_id) if member.cluster_id else member
-    if root is None:
+    root = db.session.get(Report, member.cluster_id or member.id)
+    if root is None or root.id == report.id:
         return None
     if root.incident_id is not None:
         incident = db.session.get(Incident, root.incident_id)
@@ -202,8 +247,9 @@ def _open_must_talk(report: Report, rules: RuleSet) -> None:
     if due is None:
         return
     origin = f"report:{report.id}"
-    if db.session.scalar(db.select(FollowUp.id).where(FollowUp.origin == origin)):
-        return
+    with db.session.no_autoflush:  # only this report opens this follow-up
+        if db.session.scalar(_FOLLOWUP_FOR, {"origin": origin}):
+            return
     station = report.area_code[:9] if len(report.area_code) >= 9 else report.area_code
     followup = FollowUp(
         origin=origin, station_code=station, reason=report.category, report_id=report.id, due_at=due

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import TemporarilyUnavailable
 from ..extensions import db
-from ..models import AuditEvent, User
+from ..models import AuditEvent, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ class Outbox:
 
     emits: list[Emit] = field(default_factory=list)
     jobs: list[Enqueue] = field(default_factory=list)
+    # Audit events of the transaction, written in one INSERT just before it commits.
+    audits: list[dict[str, Any]] = field(default_factory=list)
 
     def emit(self, namespace: str, event: str, payload: Any, rooms: list[str]) -> None:
         self.emits.append(Emit(namespace, event, payload, rooms))
@@ -64,13 +66,10 @@ class Outbox:
 
     def publish(self) -> None:
         # Imported here: publishing needs the app's Socket.IO and Redis, the services don't.
-        from ..queue import enqueue
         from ..realtime import broadcast
 
-        for item in self.emits:
-            broadcast.send(item.namespace, item.event, item.payload, item.rooms)
-        for job in self.jobs:
-            enqueue(job.func, *job.args, at=job.at, job_id=job.job_id)
+        if self.emits or self.jobs:
+            broadcast.publish(self.emits, self.jobs)
 
 
 _current: ContextVar[Outbox | None] = ContextVar("gridwatch_outbox", default=None)
@@ -200,6 +199,7 @@ def unit_of_work() -> Iterator[Outbox]:
             try:
                 yield box
                 # Still inside: a transaction begun by this flush is a unit of work's too.
+                _write_audits(box)
                 db.session.commit()
             finally:
                 _current.reset(token)
@@ -247,32 +247,63 @@ def audit(
     entity_id: object,
     *,
     actor: User | None = None,
+    actor_id: int | None = None,
     area_code: str | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """Append one event to the audit log, in the current transaction."""
+    """Append one event to the audit log, in the current transaction.
+
+    Within a unit of work the events are gathered and written together at its commit
+    (one multi-row INSERT, in order); outside one they are added to the session at once.
+    """
     incident_id = (after or {}).get("incident_id")
     if entity_type == "incident":
         incident_id = int(str(entity_id))
-    db.session.add(
-        AuditEvent(
-            actor_id=actor.id if actor is not None else None,
-            incident_id=incident_id if isinstance(incident_id, int) else None,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            area_code=area_code,
-            before=before,
-            after=after,
+    row = {
+        "at": utcnow(),
+        "actor_id": actor.id if actor is not None else actor_id,
+        "incident_id": incident_id if isinstance(incident_id, int) else None,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "area_code": area_code,
+        "before": before,
+        "after": after,
+    }
+    box = _current.get()
+    if box is not None:
+        box.audits.append(row)
+    else:
+        db.session.add(AuditEvent(**row))
+
+
+def _write_audits(box: Outbox) -> None:
+    if box.audits:
+        db.session.execute(insert(AuditEvent), box.audits)
+        box.audits = []
+
+
+def audit_many(rows: list[dict[str, Any]]) -> None:
+    """Append many events (each: action, entity_type, entity_id and any of actor_id,
+    area_code, before, after) to the audit log, in the current transaction."""
+    for row in rows:
+        audit(
+            row["action"],
+            row["entity_type"],
+            row["entity_id"],
+            actor_id=row.get("actor_id"),
+            area_code=row.get("area_code"),
+            before=row.get("before"),
+            after=row.get("after"),
         )
-    )
 
 
 __all__ = [
     "IntegrityError",
     "Outbox",
     "audit",
+    "audit_many",
     "outbox",
     "unit_of_work",
     "use_case",

@@ -178,6 +178,16 @@ class RuleSet:
             )
         return rule
 
+    def cluster_partners(self, category: str) -> list[str]:
+        """The categories a report of `category` can share a cluster with (itself included
+        when it clusters at all): either one lists the other."""
+        own = self.cluster_rule(category)
+        return [
+            other
+            for other in CATEGORIES
+            if other in own.compatible or category in self.cluster_rule(other).compatible
+        ]
+
     def cluster_reach(self, category: str) -> tuple[float, timedelta]:
         """The farthest (metres, time) a report of `category` can be from a cluster it joins.
 
