@@ -87,9 +87,14 @@ async def _read_go() -> dict[str, Any]:
 
 
 async def run_submitter(config: dict[str, Any]) -> dict[str, Any]:
-    sockets = await asyncio.gather(
-        *(_connect(config["url"], "/informant", c["token"]) for c in config["clients"])
-    )
+    # At most 100 handshakes at a time: a thousand at once is a thundering herd, not a test.
+    gate = asyncio.Semaphore(100)
+
+    async def connect(token: str | None) -> socketio.AsyncClient:
+        async with gate:
+            return await _connect(config["url"], "/informant", token)
+
+    sockets = await asyncio.gather(*(connect(c["token"]) for c in config["clients"]))
     print("READY", flush=True)
     go = await _read_go()
     rate = float(config["rate"])
@@ -129,9 +134,12 @@ async def run_submitter(config: dict[str, Any]) -> dict[str, Any]:
 
     pending: list[asyncio.Task[None]] = []
     t0 = float(go["t0"])
+    # Several submitter processes share one stream: process k of n sends every n-th report,
+    # at rate/n, shifted by k/rate.
+    offset = float(config.get("offset", 0.0))
     try:
         for i, (client, lat, lon, category, severity, text) in enumerate(config["schedule"]):
-            at = t0 + i / rate
+            at = t0 + offset + i / rate
             await asyncio.sleep(max(0.0, at - time.time()))
             if time.time() > go["stop_at"]:
                 break
@@ -150,7 +158,7 @@ async def run_submitter(config: dict[str, Any]) -> dict[str, Any]:
         for task in pending:
             task.cancel()
         await asyncio.gather(*(s.disconnect() for s in sockets), return_exceptions=True)
-    return {"role": "submitter", "records": records}
+    return {"role": "submitter", "records": records, "cpu_s": time.process_time()}
 
 
 def _items(data: Any) -> list[Any]:
@@ -219,7 +227,7 @@ async def run_listener(config: dict[str, Any]) -> dict[str, Any]:
                 )
     finally:
         await asyncio.gather(*(s.disconnect() for s in connected), return_exceptions=True)
-    return {"role": "listener", "received": received}
+    return {"role": "listener", "received": received, "cpu_s": time.process_time()}
 
 
 def main(argv: list[str]) -> int:

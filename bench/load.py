@@ -94,8 +94,7 @@ async def _read_go() -> dict[str, float]:
 
 async def _informant_loop(
     sio: socketio.AsyncClient,
-    lat: float,
-    lon: float,
+    points: list[list[float]],
     t0: float,
     stop_at: float,
     ack_timeout: float,
@@ -106,6 +105,7 @@ async def _informant_loop(
     while time.time() < stop_at and sio.connected:
         seq += 1
         client_id = str(uuid.uuid4())
+        lat, lon = points[seq % len(points)]
         payload = _payload(client_id, lat, lon, seq)
         t_send = time.time()
         try:
@@ -141,8 +141,7 @@ async def run_informants(config: dict[str, Any]) -> dict[str, Any]:
             *(
                 _informant_loop(
                     sio,
-                    c["lat"],
-                    c["lon"],
+                    c.get("points") or [[c["lat"], c["lon"]]],
                     go["t0"],
                     go["stop_at"],
                     config.get("ack_timeout", 15.0),

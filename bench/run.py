@@ -43,6 +43,7 @@ from bench.dispatch_bench import bench_dispatch
 from bench.flow_bench import bench_timeouts, bench_triage_latency
 from bench.grid_bench import bench_grid
 from bench.map_bench import bench_map
+from bench.rate_bench import bench_rate
 from bench.triage_bench import bench_triage
 from dispatch.runtime import gunicorn_args
 
@@ -112,7 +113,14 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its live descendants (Linux /proc)."""
-    ticks, stack, seen = 0, [pid], set()
+    return sum(tree_cpu_by_process(pid).values())
+
+
+def tree_cpu_by_process(pid: int) -> dict[str, float]:
+    """CPU seconds of each live process in the tree, by a short name (its command line's
+    telling word: gunicorn, worker, redis-server, ...), summed over processes of one name."""
+    out: dict[str, float] = {}
+    stack, seen = [pid], set()
     while stack:
         current = stack.pop()
         if current in seen:
@@ -120,12 +128,24 @@ def tree_cpu_seconds(pid: int) -> float:
         seen.add(current)
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
+            args = Path(f"/proc/{current}/cmdline").read_bytes().split(b"\0")
+            words = [a.decode(errors="replace") for a in args if a]
+            name = next(
+                (w for w in ("worker", "gunicorn", "redis-server") if any(w in a for a in words)),
+                Path(words[0]).name if words else str(current),
+            )
+            if name == "gunicorn" and int(fields[1]) != pid and current != pid:
+                # gunicorn's master forks the web process: tell them apart by parentage.
+                parent = int(fields[1])
+                name = "web" if "gunicorn" in Path(f"/proc/{parent}/cmdline").read_text() else name
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf(
+                "SC_CLK_TCK"
+            )
             for task in Path(f"/proc/{current}/task").iterdir():
                 stack.extend(int(c) for c in (task / "children").read_text().split())
         except (OSError, ValueError, IndexError):
             continue
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def http_json(
@@ -486,20 +506,24 @@ def _tokens(server: Server, usernames: list[str]) -> list[str]:
     return tokens
 
 
-def _cells(server: Server, token: str, count: int) -> list[tuple[str, float, float]]:
-    """`count` cells of the county spread over its list, each with a point inside it."""
-    from shapely.geometry import shape
+def _cells(server: Server, token: str, count: int) -> list[tuple[str, list[list[float]]]]:
+    """`count` cells of the county spread over its list, each with 100 random points inside
+    it: an informant reports from around their own cell, not from one spot."""
+    import random
 
-    collection = http_json("GET", f"{server.url}/api/areas?level=cell&parent={COUNTY}", token=token)
-    features = sorted(collection["features"], key=lambda f: f["properties"]["code"])
-    if len(features) < count:
-        raise RuntimeError(f"only {len(features)} cells under {COUNTY}; need {count}")
-    step = len(features) / count
+    from bench.enrol import cells_of
+    from bench.flow_bench import _random_point
+
+    every = cells_of(server, token, COUNTY)
+    if len(every) < count:
+        raise RuntimeError(f"only {len(every)} cells under {COUNTY}; need {count}")
+    rng = random.Random(50)
+    step = len(every) / count
     picked = []
     for i in range(count):
-        feature = features[int(i * step)]
-        point = shape(feature["geometry"]).representative_point()
-        picked.append((feature["properties"]["code"], point.y, point.x))
+        cell = every[int(i * step)]
+        points = [[round(v, 6) for v in _random_point(cell["geometry"], rng)] for _ in range(100)]
+        picked.append((cell["code"], points))
     return picked
 
 
@@ -539,7 +563,7 @@ def bench_ingest(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
         console.print(f"  gridwatch up at {gridwatch.url} (instance {workdir / 'instance'})")
         operator_tokens = _tokens(gridwatch, operator_names)
         cells = _cells(gridwatch, operator_tokens[0], informants)
-        informant_tokens = _tokens(gridwatch, [f"informant-{code}" for code, _, _ in cells])
+        informant_tokens = _tokens(gridwatch, [f"informant-{code}" for code, _ in cells])
         console.print(
             f"  {len(informant_tokens)} informant and {len(operator_tokens)} operator tokens"
         )
@@ -547,7 +571,7 @@ def bench_ingest(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
         # The baseline first, with the same points and no tokens (the relay accepts anyone).
         with relay_server(workdir) as relay:
             load = Load(
-                [{"token": None, "lat": lat, "lon": lon} for _, lat, lon in cells],
+                [{"token": None, "points": points} for _, points in cells],
                 [{"token": None} for _ in operator_names],
                 warmup,
                 duration,
@@ -557,8 +581,8 @@ def bench_ingest(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
 
         load = Load(
             [
-                {"token": token, "lat": lat, "lon": lon}
-                for token, (_, lat, lon) in zip(informant_tokens, cells, strict=True)
+                {"token": token, "points": points}
+                for token, (_, points) in zip(informant_tokens, cells, strict=True)
             ],
             [{"token": token} for token in operator_tokens],
             warmup,
@@ -571,7 +595,7 @@ def bench_ingest(quick: bool, workdir: Path) -> dict[str, dict[str, Any]]:
         acked = {r[0] for r in phase.records if r[3]}
         unacked = {r[0] for r in phase.records if not r[3]}
         stored, truncated = _stored_client_ids(
-            gridwatch, operator_tokens[0], [code for code, _, _ in cells]
+            gridwatch, operator_tokens[0], [code for code, _ in cells]
         )
     stored_set = set(stored)
     check = {
@@ -651,6 +675,7 @@ def _print_phases(summaries: dict[str, dict[str, Any]], check: dict[str, Any]) -
 
 BENCHMARKS: dict[str, Callable[[bool, Path], dict[str, dict[str, Any]]]] = {
     "ingest": bench_ingest,
+    "rate": bench_rate,
     "grid": bench_grid,
     "dispatch": bench_dispatch,
     "triage": bench_triage,
