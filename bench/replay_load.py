@@ -15,8 +15,9 @@ every phase of a run (1×, 10×, the fastest-speed ladder), so clients connect o
   and writes ``{"records": [[client_id, t_send, t_ack | null, ok, error | null, duplicate,
   cell_code], ...], "disconnected": n, "reconnected": n}``. Clients dropped in an earlier
   phase are reconnected before the phase starts (as a phone would), and counted.
-* operator, ``{"phase", "out": PATH}`` starts recording and ``{"end": true}`` stops it: every
-  ``report:new`` in between as ``[client_id, t_arrival]`` per client, written as
+* operator, ``{"phase", "out": PATH}`` starts recording and ``{"end": true, "quiet_s",
+  "max_s"}`` stops it once no ``report:new`` has come for quiet_s (at most max_s later):
+  every ``report:new`` in between as ``[client_id, t_arrival]`` per client, written as
   ``{"received": [[...], ...]}``. A payload may be one ``{report}`` or a list (coalescing).
 * ``{"quit": true}`` disconnects everyone and exits.
 
@@ -179,9 +180,12 @@ async def run_informants(config: dict[str, Any]) -> None:
 async def run_operators(config: dict[str, Any]) -> None:
     sinks: list[list[list[Any]]] = [[] for _ in config["clients"]]
     recording = False
+    last_event = time.monotonic()
 
     def handlers(index: int) -> dict[str, Any]:
         def on_new(data: Any) -> None:
+            nonlocal last_event
+            last_event = time.monotonic()
             if not recording:
                 return
             now = time.time()
@@ -203,6 +207,12 @@ async def run_operators(config: dict[str, Any]) -> None:
             if command.get("quit"):
                 break
             if command.get("end"):
+                # Drain: until no report:new has come for quiet_s (at most max_s).
+                quiet, ended = float(command.get("quiet_s", 1.0)), time.monotonic()
+                while time.monotonic() - last_event < quiet and (
+                    time.monotonic() - ended < float(command.get("max_s", 15.0))
+                ):
+                    await asyncio.sleep(0.1)
                 recording = False
                 if out is not None:
                     disconnected = sum(1 for s in sockets if not s.connected)
