@@ -9,9 +9,19 @@ Benchmarks:
   ingest  50 informants submit reports over Socket.IO (closed loop) while 5 operators listen;
           Gridwatch (`gridwatch serve`: SQLite, embedded Redis, RQ worker, gunicorn + gevent)
           against the bare relay in bench/relay.py served the same way.
+  rate    500 reports/s open loop from 1,000 enrolled informants to 20 operators
+          (bench/rate_bench.py).
   triage_latency, timeouts
           commit → `report:triaged` at the operator at 50 reports/s; how late 100 concurrent
           unacknowledged offers time out (bench/flow_bench.py).
+  grid, dispatch, triage, map
+          locating points and importing grids; ranking teams; the triage rules on real
+          reports; the operator's map in Chromium.
+  modes   the bare relay under gevent, threading and eventlet; Gridwatch under gevent and
+          threading (bench/modes_bench.py).
+  replay  9,226 real 911 calls replayed at 1×, 10× and the fastest speed that holds
+          (bench/replay_bench.py).
+  idle    20,000 idle phones held while 100 reports/s flow (bench/idle_bench.py).
 """
 
 from __future__ import annotations
@@ -42,8 +52,11 @@ from rich.table import Table
 from bench.dispatch_bench import bench_dispatch
 from bench.flow_bench import bench_timeouts, bench_triage_latency
 from bench.grid_bench import bench_grid
+from bench.idle_bench import bench_idle
 from bench.map_bench import bench_map
+from bench.modes_bench import bench_modes
 from bench.rate_bench import bench_rate
+from bench.replay_bench import bench_replay
 from bench.triage_bench import bench_triage
 from dispatch.runtime import gunicorn_args
 
@@ -130,14 +143,19 @@ def tree_cpu_by_process(pid: int) -> dict[str, float]:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             args = Path(f"/proc/{current}/cmdline").read_bytes().split(b"\0")
             words = [a.decode(errors="replace") for a in args if a]
-            name = next(
-                (w for w in ("worker", "gunicorn", "redis-server") if any(w in a for a in words)),
-                Path(words[0]).name if words else str(current),
-            )
-            if name == "gunicorn" and int(fields[1]) != pid and current != pid:
+            line = " ".join(words)
+            if "gunicorn" in line:
                 # gunicorn's master forks the web process: tell them apart by parentage.
-                parent = int(fields[1])
-                name = "web" if "gunicorn" in Path(f"/proc/{parent}/cmdline").read_text() else name
+                parent = Path(f"/proc/{int(fields[1])}/cmdline").read_bytes()
+                name = "web" if b"gunicorn" in parent else "gunicorn master"
+            elif " worker" in line:
+                name = "rq worker"
+            elif "redis-server" in line:
+                name = "redis"
+            elif " serve" in line:
+                name = "serve"
+            else:
+                name = Path(words[0]).name if words else str(current)
             out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf(
                 "SC_CLK_TCK"
             )
@@ -682,6 +700,9 @@ BENCHMARKS: dict[str, Callable[[bool, Path], dict[str, dict[str, Any]]]] = {
     "triage_latency": bench_triage_latency,
     "timeouts": bench_timeouts,
     "map": bench_map,
+    "modes": bench_modes,
+    "replay": bench_replay,
+    "idle": bench_idle,
 }
 
 

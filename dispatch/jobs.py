@@ -37,7 +37,7 @@ def triage_report(report_id: int) -> dict[str, Any] | None:
     return triage.triage_report(report_id)
 
 
-TRIAGE_CHUNK = 16
+TRIAGE_CHUNK = 4
 
 
 @job
