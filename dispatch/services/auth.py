@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from ..realtime import names
 from .access import require_role, within
 from .uow import audit, outbox, use_case
 from .views import user_view
+
+log = logging.getLogger(__name__)
 
 # A hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -271,10 +274,39 @@ def revoke_tokens(actor: User | None, username: str) -> dict[str, Any]:
     return {"user": user_view(user)}
 
 
+REVOCATIONS_KEY = "gridwatch:revocations"
+
+
+def count_revocation() -> None:
+    """Bump the counter every web process watches: a change means "look for revoked
+    sockets now" (realtime/handlers.py). Lost when Redis is down; the watchers also look
+    once a minute regardless."""
+    from ..queue import redis_client
+
+    try:
+        client = redis_client()
+        if client is not None:
+            client.incr(REVOCATIONS_KEY)
+    except Exception:
+        log.warning("could not count a revocation; sockets close within a minute", exc_info=True)
+
+
+def revocation_count() -> int | None:
+    """The counter, or None when there is no Redis to ask."""
+    from ..queue import redis_client
+
+    client = redis_client()
+    if client is None:
+        return None
+    value = client.get(REVOCATIONS_KEY)
+    return int(value) if value else 0
+
+
 def _announce_revoked(user: User) -> None:
     """Tell the user's phones at once; each web process also drops such sockets itself
     (see `realtime.handlers.drop_revoked`), so a client that ignores this still loses them."""
     box = outbox()
+    box.after_commit.append(count_revocation)
     for namespace in (names.INFORMANT, names.OPERATOR, names.TEAM):
         box.emit(
             namespace,

@@ -55,6 +55,8 @@ class Outbox:
     jobs: list[Enqueue] = field(default_factory=list)
     # Audit events of the transaction, written in one INSERT just before it commits.
     audits: list[dict[str, Any]] = field(default_factory=list)
+    # Called once the transaction has committed, before the broadcasts (never raise).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def emit(self, namespace: str, event: str, payload: Any, rooms: list[str]) -> None:
         self.emits.append(Emit(namespace, event, payload, rooms))
@@ -68,6 +70,8 @@ class Outbox:
         # Imported here: publishing needs the app's Socket.IO and Redis, the services don't.
         from ..realtime import broadcast
 
+        for hook in self.after_commit:
+            hook()
         if self.emits or self.jobs:
             broadcast.publish(self.emits, self.jobs)
 

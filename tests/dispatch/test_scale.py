@@ -188,3 +188,16 @@ def test_triaging_a_batch_twice_changes_nothing_more(live: Flask) -> None:
         heads = [r for r in stored if r is not None and r.cluster_id is None]
         assert len(heads) == 1 and heads[0].cluster_size == 4
         assert triage.triage_many(ids) == 0
+
+
+def test_a_revocation_tells_every_web_process_to_look(live: Flask) -> None:
+    """The watchers skip their database round while this counter stands still."""
+    from dispatch.services import auth
+
+    with live.app_context():
+        before = auth.revocation_count()
+        assert before is not None
+        auth.revoke_tokens(None, "inf1")
+        assert auth.revocation_count() == before + 1
+        auth.set_active(None, "inf2", False)
+        assert auth.revocation_count() == before + 2
