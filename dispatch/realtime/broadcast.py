@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, has_app_context
 
 from ..extensions import socketio
+from . import names
 
 if TYPE_CHECKING:
     from ..services.uow import Emit, Enqueue
@@ -62,7 +63,6 @@ def listening_rooms() -> frozenset[str] | None:
     if cached is not None and now - cached[0] < LISTENING_TTL_S:
         return cached[1]
     from ..services.access import staff_jurisdictions
-    from . import names
 
     try:
         prefixes = staff_jurisdictions()
@@ -94,18 +94,25 @@ def coalesce(
     so payloads can be gathered per area room: a room gets one message whose payload is the
     list of its payloads in order (the payload itself when there is one). Rooms whose lists
     are the same share a message. Area rooms nobody can be in (not in `listening`, when
-    given) get nothing. Emits to other rooms (users, teams) keep their room sets.
+    given) get nothing. Operator emits to other rooms (a user's) keep their room sets. Only
+    /operator's payloads become lists (PROTOCOL.md); the phones' namespaces get each
+    payload as its own message, in order.
     """
     per_room: dict[tuple[str, str, str], list[Any]] = {}
     per_set: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
+    single: list[tuple[str, str, Any, list[str]]] = []
     for item in emits:
         rooms = list(dict.fromkeys(item.rooms))
-        if rooms and all(room.startswith(AREA_ROOM) for room in rooms):
+        if not rooms:
+            continue
+        if item.namespace != names.OPERATOR:
+            single.append((item.namespace, item.event, item.payload, rooms))
+        elif all(room.startswith(AREA_ROOM) for room in rooms):
             for room in rooms:
                 if listening is not None and room not in listening:
                     continue
                 per_room.setdefault((item.namespace, item.event, room), []).append(item.payload)
-        elif rooms:
+        else:
             key = (item.namespace, item.event, tuple(rooms))
             per_set.setdefault(key, []).append(item.payload)
     shared: dict[tuple[str, str, tuple[int, ...]], tuple[list[Any], list[str]]] = {}
@@ -120,7 +127,7 @@ def coalesce(
         (namespace, event, _one_or_list(payloads), list(rooms))
         for (namespace, event, rooms), payloads in per_set.items()
     )
-    return messages
+    return messages + single
 
 
 def _one_or_list(payloads: list[Any]) -> Any:

@@ -72,20 +72,21 @@ def test_rooms_nobody_listens_in_get_nothing() -> None:
     ]
 
 
-def test_user_and_team_rooms_keep_their_sets() -> None:
+def test_user_rooms_keep_their_sets_and_phones_get_one_payload_a_message() -> None:
     emits = [
+        Emit(names.OPERATOR, names.SESSION_REVOKED, {"n": 1}, [names.user_room(3)]),
+        Emit(names.OPERATOR, names.SESSION_REVOKED, {"n": 2}, [names.user_room(3)]),
         Emit(names.TEAM, names.TASK_OFFERED, {"task": {"id": 1}}, [names.team_room(4)]),
         Emit(names.TEAM, names.TASK_OFFERED, {"task": {"id": 2}}, [names.team_room(4)]),
         Emit(names.INFORMANT, names.REPORT_UPDATED, {"id": 9}, [names.user_room(7)]),
     ]
     messages = broadcast.coalesce(emits, frozenset())
-    assert (
-        names.TEAM,
-        names.TASK_OFFERED,
-        [{"task": {"id": 1}}, {"task": {"id": 2}}],
-        [names.team_room(4)],
-    ) in messages
-    assert (names.INFORMANT, names.REPORT_UPDATED, {"id": 9}, [names.user_room(7)]) in messages
+    assert messages == [
+        (names.OPERATOR, names.SESSION_REVOKED, [{"n": 1}, {"n": 2}], [names.user_room(3)]),
+        (names.TEAM, names.TASK_OFFERED, {"task": {"id": 1}}, [names.team_room(4)]),
+        (names.TEAM, names.TASK_OFFERED, {"task": {"id": 2}}, [names.team_room(4)]),
+        (names.INFORMANT, names.REPORT_UPDATED, {"id": 9}, [names.user_room(7)]),
+    ]
 
 
 # --------------------------------------------------------------------------- group commit
