@@ -56,8 +56,9 @@ NAMESPACE_ROLES: dict[str, frozenset[str]] = {
 def start_web_process(app: Flask) -> None:
     """What a serving web process runs beside its sockets: the coalescing publisher and the
     group commit of reports (see realtime/broadcast.py and services/batching.py)."""
-    from ..services import batching
+    from ..services import batching, uow
 
+    uow.urgent_writer()
     broadcast.start_publisher(app)
     if app.config.get("GRIDWATCH_GROUP_COMMIT", True):
         batching.start(app, "reports", reports.store_reports)

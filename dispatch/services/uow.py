@@ -101,12 +101,55 @@ FOREIGN_LOCK_PATIENCE_S = 1.0
 _PROBES: dict[str, sqlite3.Connection] = {}
 
 
+# A phone waits on the web process's writes (its acknowledgement), nobody waits on the RQ
+# worker's by the millisecond. So a web process is an urgent writer: while it waits for the
+# lock it holds a shared lock on a second file, and a background writer that sees it (its
+# exclusive try fails) steps back, for at most BACKGROUND_YIELD_S per transaction, so that
+# triage is slowed, never starved. Without this the busy worker, taking the lock back the
+# instant it let go, kept phones waiting for their acks.
+BACKGROUND_YIELD_S = 0.05
+_URGENT = False
+_WAIT_FILES: dict[str, int] = {}
+
+
+def urgent_writer() -> None:
+    """Call in a process whose writes someone waits on (a web process)."""
+    global _URGENT
+    _URGENT = True
+
+
+def _open_lock(files: dict[str, int], path: str) -> int:
+    fd = files.get(path)
+    if fd is None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        files[path] = fd
+    return fd
+
+
 def _flock(database: str) -> int:
     """Take the file lock shared by Gridwatch's processes, waiting for it cooperatively."""
-    fd = _LOCK_FILES.get(database)
-    if fd is None:
-        fd = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        _LOCK_FILES[database] = fd
+    fd = _open_lock(_LOCK_FILES, f"{database}.writer-lock")
+    waiting = _open_lock(_WAIT_FILES, f"{database}.writer-wait")
+    if _URGENT:
+        with contextlib.suppress(OSError):
+            fcntl.flock(waiting, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        try:
+            return _poll_lock(fd, max_delay=0.001)
+        finally:
+            fcntl.flock(waiting, fcntl.LOCK_UN)
+    yield_until = time.monotonic() + BACKGROUND_YIELD_S
+    while time.monotonic() < yield_until:
+        try:
+            fcntl.flock(waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            time.sleep(0.001)  # an urgent writer waits: let it go first
+            continue
+        fcntl.flock(waiting, fcntl.LOCK_UN)
+        break
+    return _poll_lock(fd, max_delay=0.005)
+
+
+def _poll_lock(fd: int, max_delay: float) -> int:
     delay = 0.0002
     while True:
         try:
@@ -114,7 +157,7 @@ def _flock(database: str) -> int:
             return fd
         except BlockingIOError:
             time.sleep(delay)  # a gevent sleep in the web process
-            delay = min(delay * 2, 0.005)
+            delay = min(delay * 2, max_delay)
 
 
 def _sqlite_lock_free(database: str) -> bool:

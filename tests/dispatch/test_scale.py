@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from dispatch.errors import ValidationFailed
@@ -202,3 +204,37 @@ def test_a_revocation_tells_every_web_process_to_look(live: Flask) -> None:
         assert auth.revocation_count() == before + 1
         auth.set_active(None, "inf2", False)
         assert auth.revocation_count() == before + 2
+
+
+def test_the_worker_steps_back_while_a_web_process_waits_for_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phone waits on the web process's commit; triage can wait a moment longer."""
+    import fcntl
+    import os
+    import time
+
+    from dispatch.services import uow
+
+    database = str(tmp_path / "gridwatch.db")
+    monkeypatch.setattr(uow, "_URGENT", False)
+    monkeypatch.setattr(uow, "_LOCK_FILES", {})
+    monkeypatch.setattr(uow, "_WAIT_FILES", {})
+
+    def background_takes_the_lock() -> float:
+        started = time.monotonic()
+        fd = uow._flock(database)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return time.monotonic() - started
+
+    assert background_takes_the_lock() < uow.BACKGROUND_YIELD_S / 2
+    # An urgent writer (another process: another open file) is waiting.
+    waiting = os.open(f"{database}.writer-wait", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(waiting, fcntl.LOCK_SH)
+    try:
+        waited = background_takes_the_lock()
+    finally:
+        os.close(waiting)
+    # It stepped back, but only for so long: triage is slowed, never starved.
+    assert uow.BACKGROUND_YIELD_S <= waited < uow.BACKGROUND_YIELD_S + 0.5
+    assert background_takes_the_lock() < uow.BACKGROUND_YIELD_S / 2
