@@ -93,7 +93,8 @@ def _cached_user(namespace: str) -> User:
     version = session.get("gw_tv")
     now = time.monotonic()
     hit = _user_cache.get(uid) if isinstance(uid, int) else None
-    if hit is None or now - hit[0] > USER_CACHE_S:
+    # A copy older than the socket's sign-in (a new token after a revocation) is read again.
+    if hit is None or now - hit[0] > USER_CACHE_S or hit[1].token_version != version:
         found = _current_user(namespace)
         copy = User(
             id=found.id,

@@ -509,3 +509,23 @@ def test_audit_events_cannot_be_changed_or_deleted(app: Flask, people: dict[str,
         refusals = _try_to_rewrite_history(db.engine)
     assert all(r is not None and "cannot be changed" in r for r in refusals.values()), refusals
     assert _rows(app, sa.select(AuditEvent.id, AuditEvent.action).order_by(AuditEvent.id)) == before
+
+
+def test_a_phone_signed_in_again_after_a_revocation_reports_at_once(
+    app: Flask, people: dict[str, str]
+) -> None:
+    """The reporter's account is kept in memory (hot data); a newer sign-in is read anew,
+    even before the revocation watcher has had its round."""
+    phone = socketio.test_client(app, namespace=names.INFORMANT, auth={"token": people["inf"]})
+    first = phone.emit(names.REPORT_SUBMIT, report_body(), namespace=names.INFORMANT, callback=True)
+    assert first["ok"] is True
+    with app.app_context():
+        auth.revoke_tokens(None, "inf")
+    fresh = app.test_client().post(
+        "/api/auth/token", json={"username": "inf", "password": PASSWORD}
+    )
+    again = socketio.test_client(
+        app, namespace=names.INFORMANT, auth={"token": fresh.get_json()["token"]}
+    )
+    ack = again.emit(names.REPORT_SUBMIT, report_body(), namespace=names.INFORMANT, callback=True)
+    assert ack["ok"] is True, ack
