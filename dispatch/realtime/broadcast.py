@@ -53,18 +53,20 @@ def send(namespace: str, event: str, payload: Any, rooms: list[str]) -> None:
 # the live events of an area that had no staff before at most this late; its page loads
 # the current state when it connects and every minute.
 LISTENING_TTL_S = 10.0
-_listening: tuple[float, frozenset[str]] | None = None
+LISTENING = "gridwatch_listening_rooms"
 _listening_lock = threading.Lock()
 
 
 def listening_rooms() -> frozenset[str] | None:
     """The area rooms worth a message (both kinds, cleared and limited), or None when they
-    cannot be told (no database at hand): then every room is."""
-    global _listening
+    cannot be told (no app or database at hand): then every room is. Kept per app."""
+    if not has_app_context():
+        return None
+    cache: dict[str, Any] = current_app.extensions.setdefault(LISTENING, {})
     now = time.monotonic()
-    cached = _listening
-    if cached is not None and now - cached[0] < LISTENING_TTL_S:
-        return cached[1]
+    at, rooms = cache.get("at"), cache.get("rooms")
+    if rooms is not None and at is not None and 0 <= now - at < LISTENING_TTL_S:
+        return frozenset(rooms)
     from ..services.access import staff_jurisdictions
 
     try:
@@ -72,20 +74,22 @@ def listening_rooms() -> frozenset[str] | None:
     except Exception:
         log.warning("could not read the staff's jurisdictions; sending to every room")
         return None
-    rooms = frozenset(
+    fresh = frozenset(
         names.area_room(prefix, limited=limited) for prefix in prefixes for limited in (False, True)
     )
     with _listening_lock:
-        _listening = (now, rooms)
-    return rooms
+        cache["at"], cache["rooms"] = now, fresh
+    return fresh
 
 
 def note_listener(room: str) -> None:
     """An operator joined `room` in this process: send there from now on."""
-    global _listening
+    if not has_app_context():
+        return
+    cache: dict[str, Any] = current_app.extensions.setdefault(LISTENING, {})
     with _listening_lock:
-        if _listening is not None and room not in _listening[1]:
-            _listening = (_listening[0], _listening[1] | {room})
+        if cache.get("rooms") is not None and room not in cache["rooms"]:
+            cache["rooms"] = cache["rooms"] | {room}
 
 
 def coalesce(
