@@ -45,6 +45,8 @@ from typing import IO, Any, cast
 from rich.console import Console
 from rich.table import Table
 
+from bench.flow_bench import TRIAGE_CATEGORIES
+
 console = Console(width=max(110, Console().width))
 
 CITY = "620100"
@@ -68,21 +70,6 @@ LOAD_INFORMANTS = 100
 WARMUP_S = 2.0
 IDLE_CPU_S = 5.0  # how long the server's CPU is measured with every phone idle
 DRAIN_S = 10.0  # the listeners go on this long after the last send
-# Categories whose clustering reach is at most 500 m (as in bench/flow_bench.py).
-CATEGORIES = (
-    "fire",
-    "traffic_accident",
-    "building_collapse",
-    "missing_person",
-    "medical",
-    "dispute",
-    "petition",
-    "safety_hazard",
-    "family_misfortune",
-    "veteran_hardship",
-    "public_opinion",
-    "other",
-)
 
 
 def _harness() -> Any:
@@ -392,7 +379,7 @@ def schedule(cells: list[dict[str, Any]], informants: int, total: int) -> list[l
                 i % informants,
                 round(lat, 6),
                 round(lon, 6),
-                rng.choice(CATEGORIES),
+                rng.choice(TRIAGE_CATEGORIES),
                 rng.randint(1, 4),
                 rng.randrange(1000),
             ]
