@@ -331,26 +331,10 @@ def _write_audits(box: Outbox) -> None:
         box.audits = []
 
 
-def audit_many(rows: list[dict[str, Any]]) -> None:
-    """Append many events (each: action, entity_type, entity_id and any of actor_id,
-    area_code, before, after) to the audit log, in the current transaction."""
-    for row in rows:
-        audit(
-            row["action"],
-            row["entity_type"],
-            row["entity_id"],
-            actor_id=row.get("actor_id"),
-            area_code=row.get("area_code"),
-            before=row.get("before"),
-            after=row.get("after"),
-        )
-
-
 __all__ = [
     "IntegrityError",
     "Outbox",
     "audit",
-    "audit_many",
     "outbox",
     "unit_of_work",
     "use_case",
