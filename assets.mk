@@ -16,6 +16,7 @@ assets: node_modules/.package-lock.json
 	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css $(VENDOR)/
 	cp node_modules/leaflet/dist/images/* $(VENDOR)/images/
 	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
+	cp node_modules/chart.js/dist/chart.umd.js $(VENDOR)/
 
 # Compile the committed .po catalogues into the .mo files Flask-Babel reads.
 translations:
