@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import socketio as socketio_lib
-from flask import Flask, Response, request, session
+from flask import Flask, Response, has_request_context, request, session
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -142,6 +142,8 @@ def _security_headers(response: Response) -> Response:
 
 
 def _select_locale() -> str:
+    if not has_request_context():  # the command line and the jobs speak Chinese
+        return "zh"
     lang = request.args.get("lang")
     if lang in LANGUAGES:
         session["lang"] = lang

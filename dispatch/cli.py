@@ -498,6 +498,50 @@ def teams_set_command(
     click.echo(_team_line(team))
 
 
+@click.command("bulletin")
+@click.option("--period", required=True, help="2026-11, 2026-Q4, 2026 or 2026-11-01..2026-11-07")
+@click.option("--level", type=click.Choice(["county", "township", "village"]), default="county")
+@click.option("--area", default=None, help="The scope (an area code); default the whole city")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="FILE.json, FILE.csv or FILE.html (printable); the suffix picks the form",
+)
+@click.option("--format", "form", type=click.Choice(["json", "csv", "html"]), default=None)
+@with_appcontext
+def bulletin_command(
+    period: str, level: str, area: str | None, out: Path, form: str | None
+) -> None:
+    """Compute a period's bulletin from the audit log and write it to FILE."""
+    from .services import supervision
+
+    form = form or out.suffix.lstrip(".").lower()
+    if form not in ("json", "csv", "html"):
+        raise click.UsageError("--out must end in .json, .csv or .html (or give --format)")
+    with _as_click_errors(), console.status(f"Computing the {period} bulletin by {level}…"):
+        bulletin = supervision.bulletin(None, period, level, area)
+    if form == "json":
+        text = json.dumps(bulletin, ensure_ascii=False, indent=2)
+    elif form == "csv":
+        text = "\ufeff" + supervision.to_csv(bulletin)
+    else:
+        from .web.bulletin import render_bulletin_html
+
+        text = render_bulletin_html(bulletin)
+    out.write_text(text, encoding="utf-8", newline="")
+    flags = {
+        flag: [u["name"] for u in bulletin["units"] if u["flag"] == flag]
+        for flag in ("red", "yellow")
+    }
+    console.print(
+        f"{bulletin['scope']['name']} {period}: {len(bulletin['units'])} units, "
+        f"red flag: {'、'.join(flags['red']) or '-'}, yellow flag: "
+        f"{'、'.join(flags['yellow']) or '-'} → {out}"
+    )
+
+
 def register_flask_commands(app: Flask) -> None:
     from .triage.cli import triage_group
 
@@ -512,6 +556,7 @@ def register_flask_commands(app: Flask) -> None:
         export_grid_command,
         users_group,
         teams_group,
+        bulletin_command,
     ):
         app.cli.add_command(command)
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -408,3 +409,18 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     incident_id: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Bulletin(db.Model):  # type: ignore[name-defined,misc]
+    """A bulletin as prepared for publication (services/supervision.py): the record of what
+    was sent out. The figures can always be computed again from the audit log."""
+
+    __tablename__ = "bulletins"
+    __table_args__ = (UniqueConstraint("period", "level", "scope_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16))
+    scope_code: Mapped[str] = mapped_column(String(15))
+    prepared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)

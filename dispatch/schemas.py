@@ -297,3 +297,23 @@ class FollowupQuery(Payload):
 
 class FollowupClose(Payload):
     note: str = Field(max_length=MAX_TEXT)
+
+
+PERIOD_PATTERN = r"^\d{4}(-\d{2}|-Q[1-4])?$|^\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2}$"
+
+
+class BulletinQuery(Payload):
+    period: str = Field(max_length=22, pattern=PERIOD_PATTERN, examples=["2026-11", "2026-Q4"])
+    level: Literal["county", "township", "village"] = "county"
+    area: AreaCode | None = None
+
+
+class CasesQuery(BulletinQuery):
+    unit: AreaCode
+    figure: str = Field(max_length=64, pattern=r"^[a-z_]+(:[a-z_]+)?$")
+
+
+class TrendsQuery(Payload):
+    end: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    months: int = Field(default=6, ge=1, le=24)
+    area: AreaCode | None = None

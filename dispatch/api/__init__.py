@@ -74,6 +74,7 @@ from . import (  # noqa: E402,F401
     openapi,
     photos,
     reports,
+    supervision,
     teams,
     users,
 )

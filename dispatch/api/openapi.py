@@ -291,6 +291,15 @@ OPERATIONS: tuple[Operation, ...] = (
               "informants", query=s.FollowupQuery, answer=ARRAY),
     Operation("post", "/api/followups/{followup_id}/close", "Close a follow-up with a note",
               "informants", body=s.FollowupClose, errors=TRANSITION),
+    # supervision
+    Operation("get", "/api/supervision/bulletin", "The bulletin: figures, ranks and flags per "
+              "unit (supervisors)", "supervision", query=s.BulletinQuery),
+    Operation("get", "/api/supervision/bulletin.csv", "The bulletin as CSV", "supervision",
+              query=s.BulletinQuery, content_type="text/csv"),
+    Operation("get", "/api/supervision/cases", "The cases behind one figure of one unit",
+              "supervision", query=s.CasesQuery),
+    Operation("get", "/api/supervision/trends", "The scope's figures month by month",
+              "supervision", query=s.TrendsQuery),
     # accounts
     Operation("post", "/api/users/{username}/disable", "Disable an account (admin); its "
               "sockets close", "users"),

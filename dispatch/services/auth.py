@@ -203,6 +203,14 @@ def create_user(
             raise ValidationFailed(f"no cell {cell_code}", field="cell")
         user.area_code = cell_code
         db.session.add(InformantAssignment(user_id=user.id, cell_code=cell_code))
+        audit(  # coverage in the bulletins is read from the audit log
+            "informant.assigned",
+            "user",
+            user.id,
+            actor=actor,
+            area_code=cell_code,
+            after={"cell_code": cell_code},
+        )
     if team_id is not None:
         if role != Role.TEAM_LEADER:
             raise ValidationFailed("only team leaders lead a team", field="team")

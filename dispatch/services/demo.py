@@ -180,6 +180,14 @@ def _store(areas: list[grid.Area]) -> DemoSummary:
         if u["role"] == "informant"
     ]
     db.session.execute(db.insert(InformantAssignment), assignments)
+    for row in assignments:  # the bulletins read coverage from the audit log
+        audit(
+            "informant.assigned",
+            "user",
+            row["user_id"],
+            area_code=row["cell_code"],
+            after={"cell_code": row["cell_code"]},
+        )
 
     leaders = []
     team_rows = db.session.execute(db.select(Team.id, Team.name, Team.area_code)).all()

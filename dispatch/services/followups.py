@@ -130,7 +130,12 @@ def open_festival_followups() -> int:
                 "followup",
                 row.id,
                 area_code=station,
-                after={"reason": "festival", "festival": name, "report_id": report.id},
+                after={
+                    "reason": "festival",
+                    "festival": name,
+                    "report_id": report.id,
+                    "due_at": due_at.isoformat(),
+                },
             )
             created += 1
     return created

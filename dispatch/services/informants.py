@@ -200,7 +200,7 @@ def _store_check_in(user: User, data: CheckInSubmit, client_id: str) -> CheckIn:
         row.id,
         actor=user,
         area_code=row.cell_code,
-        after={"client_id": client_id},
+        after={"client_id": client_id, "lat": row.lat, "lon": row.lon},
     )
     return row
 
@@ -497,6 +497,15 @@ def create_users(
     for row, user in zip(rows, users, strict=True):
         if row["cell"]:
             db.session.add(InformantAssignment(user_id=user.id, cell_code=row["cell"]))
+            # Coverage in the bulletins is read from the audit log (services/supervision.py).
+            audit(
+                "informant.assigned",
+                "user",
+                user.id,
+                actor=actor,
+                area_code=row["cell"],
+                after={"cell_code": row["cell"]},
+            )
         if row["team"]:
             db.session.execute(
                 db.update(Team).where(Team.id == int(row["team"])).values(leader_id=user.id)

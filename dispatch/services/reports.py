@@ -176,7 +176,14 @@ def _insert_reports(fresh: list[Report]) -> None:
             r.id,
             actor_id=r.informant_id,
             area_code=r.area_code,
-            after={"client_id": r.client_id, "category": r.category, "cell_code": r.cell_code},
+            after={
+                "client_id": r.client_id,
+                "category": r.category,
+                "cell_code": r.cell_code,
+                "severity": r.severity,
+                "lat": r.lat,
+                "lon": r.lon,
+            },
         )
 
 

@@ -115,7 +115,12 @@ def _triage(report: Report, rules: RuleSet) -> dict[str, Any] | None:
         report.id,
         area_code=report.area_code,
         before={"status": "new"},
-        after={"status": "triaged", "rules": rules.version, **result.as_dict()},
+        after={
+            "status": "triaged",
+            "rules": rules.version,
+            "review_due_at": report.review_due_at.isoformat(),
+            **result.as_dict(),
+        },
     )
     root = _join_cluster(report, rules)
     _open_must_talk(report, rules)
