@@ -10,7 +10,8 @@ from typing import Any, ParamSpec, TypeVar
 from flask import current_app
 
 from .extensions import db
-from .services import followups, reports, tasks, triage
+from .queue import enqueue
+from .services import followups, reports, supervision, tasks, triage
 from .services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,15 @@ def expire_task(task_id: int) -> dict[str, Any] | None:
 
 
 @job
+def prepare_bulletins(period: str) -> int:
+    """Store the city's bulletins of a month (services/supervision.py); safe to run twice."""
+    return supervision.prepare_bulletins(period)
+
+
+@job
 def sweep() -> dict[str, int]:
-    """Pick up work whose job was lost: untriaged reports, offers past their deadline."""
+    """Pick up work whose job was lost: untriaged reports, offers past their deadline; and
+    from the 1st of each month, last month's bulletins until they are stored."""
     # A triage job takes milliseconds: a report still untriaged a few sweeps on has lost its
     # job (Redis died, or the worker). At the default 15 s interval this is the usual 10 s.
     interval = current_app.config["GRIDWATCH_SWEEP_INTERVAL_S"]
@@ -80,6 +88,9 @@ def sweep() -> dict[str, int]:
         tasks.time_out_task(task_id)
     escalated = triage.escalate_overdue()
     festival = followups.open_festival_followups()
+    due = supervision.bulletin_due()
+    if due is not None:  # one job a month: the id keeps a second sweep from adding another
+        enqueue("dispatch.jobs.prepare_bulletins", due, job_id=f"bulletins-{due}")
     if untriaged or overdue or escalated or festival:
         log.info(
             "sweep: triaged %d, timed out %d, escalated %d, festival follow-ups %d",
@@ -93,4 +104,5 @@ def sweep() -> dict[str, int]:
         "timed_out": len(overdue),
         "escalated": escalated,
         "festival_followups": festival,
+        "bulletins_due": 1 if due else 0,
     }

@@ -1411,9 +1411,12 @@ def bulletin_due(now: datetime | None = None) -> str | None:
     from .areas import city_code
 
     period = previous_month(now or utcnow())
+    city = city_code()
+    if db.session.get(Area, city) is None:  # no grid yet: nothing to report on
+        return None
     count = db.session.scalar(
         db.select(func.count(Bulletin.id)).where(
-            Bulletin.period == period, Bulletin.scope_code == city_code()
+            Bulletin.period == period, Bulletin.scope_code == city
         )
     )
     return period if (count or 0) < len(LEVELS) else None

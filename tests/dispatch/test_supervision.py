@@ -28,11 +28,12 @@ import pytest
 import time_machine
 from flask import Flask
 from shapely.geometry import box
+from sqlalchemy import func
 
 import grid
 from dispatch.errors import Forbidden, NotFound, ValidationFailed
 from dispatch.extensions import db
-from dispatch.models import Bulletin, User
+from dispatch.models import AuditEvent, Bulletin, User
 from dispatch.schemas import (
     CheckInSubmit,
     IncidentCreate,
@@ -52,6 +53,9 @@ from dispatch.services import (
     teams,
     triage,
 )
+from tests.dispatch.live import live, redis_url, sweep
+
+__all__ = ["live", "redis_url"]  # fixtures used by name
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 COUNTIES = {"A": "620102", "B": "620103", "C": "620104", "D": "620105"}
@@ -548,3 +552,25 @@ def test_config_is_checked() -> None:
         supervision.parse_config({"weights": {"coverage": 1}, "flags": {"red": "80%"}})
     share = supervision.parse_config({"weights": {"coverage": 1}, "flags": {"red": "10%"}})
     assert share.flag_count("red", 35) == 3 and share.flag_count("red", 5) == 1
+
+
+def test_the_sweep_prepares_last_months_bulletins_on_the_first(live: Flask) -> None:
+    def stored() -> list[tuple[str, str]]:
+        return sorted(
+            tuple(r) for r in db.session.execute(db.select(Bulletin.period, Bulletin.level))
+        )
+
+    levels = ("county", "township", "village")
+    with live.app_context():
+        with time_machine.travel(at(30, 23, 50), tick=False):
+            sweep(live)  # the sweep enqueues the job, the worker runs it: October's
+            sweep(live)
+            assert stored() == [("2026-10", lv) for lv in levels]
+        with time_machine.travel(at(1, 0, 5, month=12), tick=False):
+            sweep(live)
+            sweep(live)
+        assert stored() == [(p, lv) for p in ("2026-10", "2026-11") for lv in levels]
+        logged = db.session.scalars(
+            db.select(AuditEvent.after).where(AuditEvent.action == "bulletin.prepared")
+        ).all()
+        assert len(logged) == 6
