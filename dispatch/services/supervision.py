@@ -1422,19 +1422,6 @@ def bulletin_due(now: datetime | None = None) -> str | None:
     return period if (count or 0) < len(LEVELS) else None
 
 
-def published(user: User, period: str, level: str) -> dict[str, Any] | None:
-    """The stored bulletin of the city, as it was prepared."""
-    _scope_for(user, None)
-    from .areas import city_code
-
-    row = db.session.scalar(
-        db.select(Bulletin).where(
-            Bulletin.period == period, Bulletin.level == level, Bulletin.scope_code == city_code()
-        )
-    )
-    return None if row is None else {"prepared_at": row.prepared_at.isoformat(), **row.body}
-
-
 __all__ = [
     "Config",
     "Event",

@@ -267,7 +267,20 @@ def routes(w: World) -> list[tuple[str, str, str, Any]]:
         ("GET", "/api/areas", "/api/areas?level=county", None),
         ("GET", "/api/areas/status", "/api/areas/status", None),
         ("GET", "/api/areas/locate", "/api/areas/locate?lat=0.5&lon=0.5", None),
+        *(
+            ("GET", f"/api/supervision/{name}", f"/api/supervision/{name}?{query}", None)
+            for name, query in SUPERVISION
+        ),
     ]
+
+
+BULLETIN = f"period=2026-11&level=county&area={EAST}"
+SUPERVISION = (
+    ("bulletin", BULLETIN),
+    ("bulletin.csv", BULLETIN),
+    ("cases", f"{BULLETIN}&unit={EAST}&figure=reports"),
+    ("trends", f"area={EAST}"),
+)
 
 
 # Open to anyone (documents, health, sign-in), or to any signed-in user (the map's areas).
@@ -433,6 +446,7 @@ def test_each_role_only_does_its_own_job(app: Flask, world: World, role_user: st
         ("POST", "/api/reports/<int:report_id>/claim"),
         ("POST", "/api/reports/<int:report_id>/release"),
     }
+    supervision_only = {("GET", f"/api/supervision/{name}") for name, _ in SUPERVISION}
     if role in ALLOWED:
         forbidden = (
             {(m, r) for m, r, _, _ in routes(world)}
@@ -440,7 +454,7 @@ def test_each_role_only_does_its_own_job(app: Flask, world: World, role_user: st
             - {(m, r) for m, r, _, _ in routes(world) if r in ANY_SIGNED_IN}
         )
     elif role == "operator":
-        forbidden = admin_only | leader_only | informant_only
+        forbidden = admin_only | leader_only | informant_only | supervision_only
     else:
         forbidden = admin_only | leader_only | informant_only | dispatch_only
     before = _counts(app)
