@@ -1,4 +1,4 @@
-"""Server-rendered pages: login, the operator's map, the informant's and team leader's phones."""
+"""Server-rendered pages: login, the operator's map, the phones, supervision and its bulletin."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from .. import ratelimit
 from ..errors import GridwatchError, RateLimited
 from ..extensions import login_manager
 from ..models import Role
-from ..services import auth, informants
+from ..services import auth, informants, supervision
+from . import bulletin as bulletin_page
+from .bulletin import render_bulletin_html
 
 bp = Blueprint("web", __name__)
 
@@ -38,6 +40,7 @@ HOME_FOR_ROLE: dict[str, str] = {
     Role.SUPERVISOR: "web.operator",
     Role.ADMIN: "web.operator",
 }
+SUPERVISION_ROLES: set[str] = {Role.SUPERVISOR, Role.ADMIN}
 
 
 def category_labels() -> dict[str, str]:
@@ -321,3 +324,46 @@ def admin() -> Any:
 @login_required
 def team() -> Any:
     return _page("team.html", {Role.TEAM_LEADER})
+
+
+def _bulletin_args() -> tuple[str, str, str | None]:
+    """period, level and area from the query string; the API validates them."""
+    period = (request.args.get("period") or "").strip()[:32] or bulletin_page.current_period()
+    level = request.args.get("level") or "county"
+    if level not in bulletin_page.LEVELS:
+        level = "county"
+    area = (request.args.get("area") or "").strip()[:15] or None
+    return period, level, area
+
+
+@bp.get("/supervision")
+@login_required
+def supervision_page() -> Any:
+    """League table, charts and coverage map; the figures come from /api/supervision."""
+    period, level, area = _bulletin_args()
+    return _page(
+        "supervision.html",
+        SUPERVISION_ROLES,
+        period=period,
+        level=level,
+        area=area,
+        levels=bulletin_page.level_labels(),
+        figures=bulletin_page.figure_labels(),
+        columns=bulletin_page.column_labels(),
+        components=bulletin_page.component_labels(),
+        signals=bulletin_page.signal_labels(),
+    )
+
+
+@bp.get("/supervision/bulletin")
+@login_required
+def supervision_bulletin() -> Any:
+    """The bulletin to print, rendered on the server (no script)."""
+    if current_user.role not in SUPERVISION_ROLES:
+        abort(403)
+    period, level, area = _bulletin_args()
+    try:
+        figures = supervision.bulletin(current_user, period, level, area=area)
+    except GridwatchError as exc:
+        abort(exc.status, exc.message)
+    return render_bulletin_html(figures)
