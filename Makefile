@@ -37,7 +37,7 @@ lint: install-test
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest --doctest-modules grid dispatch/triage dispatch/recommend.py dispatch/services/photos.py dispatch/fastjson.py dispatch/realtime/broadcast.py dispatch/services/supervision.py tests
+	$(BIN)/python -m pytest --doctest-modules grid dispatch/triage dispatch/recommend.py dispatch/services/photos.py dispatch/fastjson.py dispatch/realtime/broadcast.py dispatch/services/supervision.py dispatch/web/bulletin.py tests
 
 # The bad-input fuzzers for longer than `make test` runs them: more examples for every
 # property, socket and REST fuzz, and schemathesis's coverage phase (boundary values).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def column_labels() -> dict[str, str]:
 
 def signal_labels() -> dict[str, str]:
     return {
-        "self_closed": _("Closed by its own station"),
+        "self_closed": _("Closed by whoever raised it"),
         "bulk_close": _("Closed in bulk"),
         "static_checkins": _("Check-ins from one spot"),
         "point_cluster": _("Reports from one point"),
@@ -165,17 +166,26 @@ def duration_text(seconds: float | None) -> str:
     """Seconds as the unit a reader thinks in: 45 s, 12 min, 1.5 h, 2.1 days."""
     if seconds is None:
         return "—"
+    # Rounded half up, as the page's script does (Math.round), so both show the same.
     if seconds < 90:
-        return _("%(n)s s", n=f"{seconds:.0f}")
+        return _("%(n)s s", n=_half_up(seconds))
     if seconds < 5400:
-        return _("%(n)s min", n=f"{seconds / 60:.0f}")
+        return _("%(n)s min", n=_half_up(seconds / 60))
     if seconds < 172800:
-        return _("%(n)s h", n=f"{seconds / 3600:.1f}")
-    return _("%(n)s days", n=f"{seconds / 86400:.1f}")
+        return _("%(n)s h", n=f"{_half_up(seconds / 360) / 10:g}")
+    return _("%(n)s days", n=f"{_half_up(seconds / 8640) / 10:g}")
+
+
+def _half_up(value: float) -> int:
+    """
+    >>> _half_up(12.5), _half_up(0.4999), _half_up(7.0)
+    (13, 0, 7)
+    """
+    return math.floor(value + 0.5)
 
 
 def percent(share: float | None) -> str:
-    return "—" if share is None else f"{share * 100:.0f}%"
+    return "—" if share is None else f"{_half_up(share * 100)}%"
 
 
 def number(value: Any) -> str:
