@@ -299,7 +299,11 @@ class FollowupClose(Payload):
     note: str = Field(max_length=MAX_TEXT)
 
 
-PERIOD_PATTERN = r"^\d{4}(-\d{2}|-Q[1-4])?$|^\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2}$"
+_YEAR = r"(20[0-9]{2}|2100)"
+_MONTH = r"(0[1-9]|1[0-2])"
+_DAY = rf"{_YEAR}-{_MONTH}-(0[1-9]|[12][0-9]|3[01])"
+# A month, a quarter, a year, or days (services/supervision.py parse_period).
+PERIOD_PATTERN = rf"^{_YEAR}(-{_MONTH}|-Q[1-4])?$|^{_DAY}\.\.{_DAY}$"
 
 
 class BulletinQuery(Payload):
@@ -314,6 +318,6 @@ class CasesQuery(BulletinQuery):
 
 
 class TrendsQuery(Payload):
-    end: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    end: str | None = Field(default=None, pattern=rf"^{_YEAR}-{_MONTH}$")
     months: int = Field(default=6, ge=1, le=24)
     area: AreaCode | None = None

@@ -1,8 +1,9 @@
 """Schemathesis fuzzes every REST operation from the OpenAPI document.
 
 Each generated request, valid and deliberately invalid, goes to a real server as an operator
-and as an informant; every answer must be no server error, carry a documented status and
-match the documented schema (an error is always `{error: {code, message, field?}}`).
+and as an informant (the bulletins' also as a supervisor); every answer must be no server
+error, carry a documented status and match the documented schema (an error is always
+`{error: {code, message, field?}}`).
 
 `make test` runs a bounded fuzz (a few examples an operation, random phase only);
 `make fuzz` sets GRIDWATCH_FUZZ_EXAMPLES and adds schemathesis's coverage phase (boundary
@@ -38,7 +39,17 @@ CONFIG = {
                     "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]
                 }
             },
-        }
+        },
+        {
+            # A period's pattern cannot say that 2026-02-30 is no day, nor that a range runs
+            # forwards and spans at most 366 days: such periods are rightly refused with 422.
+            "include-path-regex": "^/api/supervision/",
+            "checks": {
+                "positive_data_acceptance": {
+                    "expected-statuses": ["2xx", "401", "403", "404", "422", "429"]
+                }
+            },
+        },
     ],
 }
 schema = schemathesis.openapi.from_dict(document(), config=SchemathesisConfig.from_dict(CONFIG))
@@ -78,4 +89,16 @@ def test_as_operator(case: schemathesis.Case, rest_server: Server, tally: Counte
 def test_as_informant(case: schemathesis.Case, rest_server: Server, tally: Counter[str]) -> None:
     tally["informant"] += 1
     token = rest_server.token("informant")
+    case.call_and_validate(base_url=rest_server.url, headers={"Authorization": f"Bearer {token}"})
+
+
+# Only supervisors and admins get past the role check of the bulletins: fuzz those deeper.
+supervision = schema.include(path_regex="^/api/supervision/")
+
+
+@supervision.parametrize()
+@FUZZ_SETTINGS
+def test_as_supervisor(case: schemathesis.Case, rest_server: Server, tally: Counter[str]) -> None:
+    tally["supervisor"] += 1
+    token = rest_server.token("supervisor")
     case.call_and_validate(base_url=rest_server.url, headers={"Authorization": f"Bearer {token}"})
