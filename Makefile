@@ -50,3 +50,10 @@ bench: install-test
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor
+
+# A scripted week of activity on the demo (scripts/demo_week.py), so that a week's bulletin
+# has something to show; on an empty database `make demo-week DEMO_WEEK_ARGS=--seed-demo`.
+DEMO_WEEK_ARGS ?=
+.PHONY: demo-week
+demo-week: install-test
+	$(BIN)/python scripts/demo_week.py $(DEMO_WEEK_ARGS)
