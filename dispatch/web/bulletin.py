@@ -201,8 +201,15 @@ def local_time(iso: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
+def _team_of_note(team: dict[str, Any]) -> bool:
+    return bool(
+        team.get("kind") == "professional_rescue" or team.get("timeouts") or team.get("declines")
+    )
+
+
 def _context(bulletin: dict[str, Any]) -> dict[str, Any]:
     units = list(bulletin.get("units") or [])
+    teams = list(bulletin.get("teams") or [])
     first, last = period_dates(bulletin)
     return {
         "b": bulletin,
@@ -213,6 +220,10 @@ def _context(bulletin: dict[str, Any]) -> dict[str, Any]:
         "red_units": [u["name"] for u in units if u.get("flag") == "red"],
         "yellow_units": [u["name"] for u in units if u.get("flag") == "yellow"],
         "signalled": [u for u in units if u.get("signals")],
+        # A city has a thousand village teams: print the squads and every team that let an
+        # offer time out or declined one; the rest in one line.
+        "teams_shown": [t for t in teams if _team_of_note(t)],
+        "teams_rest": [t for t in teams if not _team_of_note(t)],
         "period_text": period_label(str(bulletin.get("period", "")), first, last),
         "first_day": first,
         "last_day": last,

@@ -346,11 +346,13 @@
     GW.clear(notes);
     (b.notes || []).forEach(function (note) { notes.appendChild(el("li", { text: note })); });
   }
+  var TEAMS_SHOWN = 15;  // a city has a thousand village teams: the busiest first
   function renderTeams(b) {
     var body = document.querySelector("#teams tbody");
+    var more = document.getElementById("teams-more");
     GW.clear(body);
-    (b.teams || []).forEach(function (team) {
-      body.appendChild(el("tr", { "data-team-id": team.team_id }, [
+    (b.teams || []).forEach(function (team, i) {
+      body.appendChild(el("tr", { "data-team-id": team.team_id, hidden: i >= TEAMS_SHOWN ? "" : null }, [
         el("th", { scope: "row", text: team.name }),
         el("td", { text: cfg.codes.team_kind[team.kind] || team.kind }),
         el("td", { class: "num", text: num(team.offers) }),
@@ -361,7 +363,13 @@
       ]));
     });
     document.getElementById("teams-empty").hidden = (b.teams || []).length > 0;
+    more.hidden = (b.teams || []).length <= TEAMS_SHOWN;
+    more.textContent = fmt(t.allTeams, { n: (b.teams || []).length });
   }
+  document.getElementById("teams-more").addEventListener("click", function () {
+    document.querySelectorAll("#teams tbody tr[hidden]").forEach(function (row) { row.hidden = false; });
+    this.hidden = true;
+  });
 
   /* ---------------- the cases behind a number ---------------- */
   var casesAbort = null;
