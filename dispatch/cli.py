@@ -507,9 +507,9 @@ def teams_set_command(
     "out",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     required=True,
-    help="FILE.json, FILE.csv or FILE.html (printable); the suffix picks the form",
+    help="FILE.json, FILE.csv, FILE.html (printable) or FILE.pdf; the suffix picks the form",
 )
-@click.option("--format", "form", type=click.Choice(["json", "csv", "html"]), default=None)
+@click.option("--format", "form", type=click.Choice(["json", "csv", "html", "pdf"]), default=None)
 @with_appcontext
 def bulletin_command(
     period: str, level: str, area: str | None, out: Path, form: str | None
@@ -518,19 +518,23 @@ def bulletin_command(
     from .services import supervision
 
     form = form or out.suffix.lstrip(".").lower()
-    if form not in ("json", "csv", "html"):
-        raise click.UsageError("--out must end in .json, .csv or .html (or give --format)")
+    if form not in ("json", "csv", "html", "pdf"):
+        raise click.UsageError("--out must end in .json, .csv, .html or .pdf (or give --format)")
     with _as_click_errors(), console.status(f"Computing the {period} bulletin by {level}…"):
         bulletin = supervision.bulletin(None, period, level, area)
     if form == "json":
-        text = json.dumps(bulletin, ensure_ascii=False, indent=2)
+        out.write_text(json.dumps(bulletin, ensure_ascii=False, indent=2), encoding="utf-8")
     elif form == "csv":
-        text = "\ufeff" + supervision.to_csv(bulletin)
-    else:
+        out.write_text("\ufeff" + supervision.to_csv(bulletin), encoding="utf-8", newline="")
+    elif form == "html":
         from .web.bulletin import render_bulletin_html
 
-        text = render_bulletin_html(bulletin)
-    out.write_text(text, encoding="utf-8", newline="")
+        out.write_text(render_bulletin_html(bulletin), encoding="utf-8")
+    else:
+        from .web.bulletin import render_bulletin_pdf
+
+        with _as_click_errors(), console.status("Laying out the PDF…"):
+            out.write_bytes(render_bulletin_pdf(bulletin))
     flags = {
         flag: [u["name"] for u in bulletin["units"] if u["flag"] == flag]
         for flag in ("red", "yellow")

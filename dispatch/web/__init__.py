@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 import segno
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     redirect,
@@ -367,3 +368,23 @@ def supervision_bulletin() -> Any:
     except GridwatchError as exc:
         abort(exc.status, exc.message)
     return render_bulletin_html(figures)
+
+
+@bp.get("/supervision/bulletin.pdf")
+@login_required
+def supervision_bulletin_pdf() -> Any:
+    """The same bulletin as a PDF (WeasyPrint), for filing and sending on."""
+    if current_user.role not in SUPERVISION_ROLES:
+        abort(403)
+    period, level, area = _bulletin_args()
+    try:
+        figures = supervision.bulletin(current_user, period, level, area=area)
+        pdf = bulletin_page.render_bulletin_pdf(figures)
+    except GridwatchError as exc:
+        abort(exc.status, exc.message)
+    name = f"gridwatch-bulletin-{period}-{level}.pdf"
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -14,6 +14,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from ..errors import TemporarilyUnavailable
 from ..models import utcnow
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -243,20 +244,45 @@ def _context(bulletin: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_bulletin_html(bulletin: dict[str, Any], *, lang: str = "zh") -> str:
+def render_bulletin_html(
+    bulletin: dict[str, Any], *, lang: str = "zh", standalone: bool | None = None
+) -> str:
     """The printable bulletin; outside a request (the CLI) a self-contained file in `lang`.
 
     Served pages link the stylesheet (the policy forbids inline styles); a file written by
-    the CLI carries it inline so that it prints the same when opened from disk.
+    the CLI, or made into a PDF, carries it inline so that it prints the same anywhere.
     """
-    if has_request_context():
+    if standalone is None:
+        standalone = not has_request_context()
+    if not standalone:
         return render_template(
             "bulletin_print.html", standalone=False, css=None, **_context(bulletin)
         )
     css_path = Path(str(current_app.static_folder)) / "css" / "bulletin.css"
     css = Markup(css_path.read_text(encoding="utf-8"))  # noqa: S704 - our own stylesheet
+    if has_request_context():  # the page's own language
+        return render_template(
+            "bulletin_print.html", standalone=True, css=css, **_context(bulletin)
+        )
     # A context of its own: Flask-Babel caches the locale on `g`.
     with current_app.app_context(), current_app.test_request_context(f"/?lang={lang}"):
         return render_template(
             "bulletin_print.html", standalone=True, css=css, **_context(bulletin)
         )
+
+
+def render_bulletin_pdf(bulletin: dict[str, Any], *, lang: str = "zh") -> bytes:
+    """The printable bulletin as an A4 PDF (WeasyPrint: the same HTML and print stylesheet).
+
+    WeasyPrint draws text with Pango; where the system lacks it the PDF is refused with
+    what to install, and the HTML bulletin still prints from any browser.
+    """
+    try:
+        from weasyprint import HTML
+    except OSError as exc:  # the Python package is there, the system's Pango is not
+        raise TemporarilyUnavailable(
+            "PDF needs the Pango library (Debian: apt install libpango-1.0-0 "
+            "libpangoft2-1.0-0); print the HTML bulletin from the browser instead"
+        ) from exc
+    html = render_bulletin_html(bulletin, lang=lang, standalone=True)
+    return HTML(string=html).write_pdf()  # type: ignore[no-any-return]

@@ -28,6 +28,7 @@
   var levelSelect = document.getElementById("sv-level");
   var csvLink = document.getElementById("csv-link");
   var printLink = document.getElementById("print-link");
+  var pdfLink = document.getElementById("pdf-link");
   var errorBox = document.getElementById("sv-error");
   var league = document.getElementById("league");
   var casesPanel = document.getElementById("cases");
@@ -116,6 +117,7 @@
   function syncLinks() {
     csvLink.href = cfg.urls.csv + "?" + query();
     printLink.href = cfg.urls.print + "?" + query();
+    pdfLink.href = cfg.urls.pdf + "?" + query();
     history.replaceState(null, "", cfg.urls.page + "?" + query());
   }
   form.addEventListener("change", function () {

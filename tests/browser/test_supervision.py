@@ -214,6 +214,11 @@ def test_league_table_cases_charts_map_and_print(pages: Any, activity: Activity)
     )
     print_href = page.get_attribute("#print-link", "href")
     assert print_href == f"/supervision/bulletin?period={period}&level=county"
+    pdf_href = page.get_attribute("#pdf-link", "href")
+    assert pdf_href == f"/supervision/bulletin.pdf?period={period}&level=county"
+    pdf = page.request.get(f"{url}{pdf_href}")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF-") and len(pdf.body()) > 10_000
     answer = page.goto(f"{url}{print_href}")
     assert answer is not None and answer.status == 200
     assert page.locator("script").count() == 0

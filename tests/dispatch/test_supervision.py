@@ -503,13 +503,16 @@ def test_json_csv_print_and_cli_give_the_same_numbers(
         ).json
         runner = app.test_cli_runner()
         outputs = {}
-        for suffix in ("json", "csv", "html"):
+        for suffix in ("json", "csv", "html", "pdf"):
             out = tmp_path / f"bulletin.{suffix}"
             result = runner.invoke(
                 args=["bulletin", "--period", "2026-11", "--level", "county", "--out", str(out)]
             )
             assert result.exit_code == 0, result.output
-            outputs[suffix] = out.read_text(encoding="utf-8-sig")
+            if suffix != "pdf":
+                outputs[suffix] = out.read_text(encoding="utf-8-sig")
+        # The PDF is the printable page laid out by WeasyPrint (its text: the browser test).
+        assert (tmp_path / "bulletin.pdf").read_bytes().startswith(b"%PDF-")
     assert api["units"] == bulletin_now()["units"]
     assert json.loads(outputs["json"])["units"] == api["units"]
     assert listed["ids"] == [str(month.reports["B"][3])]
