@@ -28,7 +28,6 @@ import pytest
 import time_machine
 from flask import Flask
 from shapely.geometry import box
-from sqlalchemy import func
 
 import grid
 from dispatch.errors import Forbidden, NotFound, ValidationFailed
