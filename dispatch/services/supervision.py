@@ -922,18 +922,24 @@ def score_of(components: dict[str, float | None], weights: dict[str, float]) -> 
     return round(100 * sum(w * v for w, v in known) / total, 1)
 
 
+def standing(row: dict[str, Any]) -> tuple[float, int]:
+    """What ranks a unit: its score, and between equal scores the more reports it was judged
+    on (a perfect score over a hundred reports beats one over five)."""
+    return (row["score"], row["figures"]["reports"])
+
+
 def rank_units(rows: list[dict[str, Any]], config: Config) -> list[str]:
-    """Rank, and flag, the units with enough activity; returns notes. Ties share a rank
-    (1, 2, 2, 4) and a flag."""
+    """Rank, and flag, the units with enough activity; returns notes. Units equal in score
+    and reports share a rank (1, 2, 2, 4) and a flag."""
     notes: list[str] = []
     ranked = [r for r in rows if r["status"] == "ranked"]
-    ranked.sort(key=lambda r: (-r["score"], r["code"]))
-    previous: float | None = None
+    ranked.sort(key=lambda r: (-r["score"], -r["figures"]["reports"], r["code"]))
+    previous: tuple[float, int] | None = None
     for position, row in enumerate(ranked, 1):
-        if row["score"] != previous:
+        if standing(row) != previous:
             rank = position
         row["rank"], row["ranked_of"] = rank, len(ranked)
-        previous = row["score"]
+        previous = standing(row)
     if len(ranked) < config.min_units:
         if ranked:
             notes.append(
@@ -947,14 +953,14 @@ def rank_units(rows: list[dict[str, Any]], config: Config) -> list[str]:
     red_n = min(config.flag_count("red", len(ranked)), len(ranked))
     yellow_n = min(config.flag_count("yellow", len(ranked)), len(ranked) - red_n)
     if red_n:
-        cut = ranked[red_n - 1]["score"]
+        cut = standing(ranked[red_n - 1])
         for row in ranked:
-            if row["score"] >= cut:
+            if standing(row) >= cut:
                 row["flag"] = "red"
     if yellow_n:
-        cut = ranked[len(ranked) - yellow_n]["score"]
+        cut = standing(ranked[len(ranked) - yellow_n])
         for row in ranked:
-            if row["score"] <= cut and row["flag"] is None:
+            if standing(row) <= cut and row["flag"] is None:
                 row["flag"] = "yellow"
     return notes
 

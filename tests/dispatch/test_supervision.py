@@ -576,3 +576,36 @@ def test_the_sweep_prepares_last_months_bulletins_on_the_first(live: Flask) -> N
             db.select(AuditEvent.after).where(AuditEvent.action == "bulletin.prepared")
         ).all()
         assert len(logged) == 6
+
+
+def test_equal_scores_rank_by_reports_and_full_ties_share() -> None:
+    config = supervision.parse_config({"weights": {"coverage": 1}})
+
+    def row(code: str, score: float, reports: int) -> dict[str, Any]:
+        return {
+            "code": code,
+            "status": "ranked",
+            "score": score,
+            "figures": {"reports": reports},
+            "rank": None,
+            "flag": None,
+        }
+
+    rows = [
+        row("a", 100, 5),
+        row("b", 100, 40),
+        row("c", 100, 40),
+        row("d", 70, 9),
+        row("e", 20, 9),
+    ]
+    rows.append(row("f", 20, 9))
+    supervision.rank_units(rows, config)
+    got = {r["code"]: (r["rank"], r["flag"]) for r in rows}
+    assert got == {
+        "b": (1, "red"),
+        "c": (1, "red"),  # equal in score and reports: the same rank and flag
+        "a": (3, None),  # the same score on fewer reports
+        "d": (4, None),
+        "e": (5, "yellow"),
+        "f": (5, "yellow"),
+    }
