@@ -424,3 +424,91 @@ class Bulletin(db.Model):  # type: ignore[name-defined,misc]
     scope_code: Mapped[str] = mapped_column(String(15))
     prepared_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CapAlert(db.Model):  # type: ignore[name-defined,misc]
+    """A CAP 1.2 alert (services/cap.py): one Gridwatch sent about an incident or a warning
+    (`out`), or one received from the public alerting chain (`in`). Kept as sent, so that an
+    update or a cancel can name the messages it follows."""
+
+    __tablename__ = "cap_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), index=True)  # "out" | "in"
+    identifier: Mapped[str] = mapped_column(String(255), unique=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    sent: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    msg_type: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))
+    references: Mapped[str | None] = mapped_column(Text, default=None)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id"), default=None, index=True
+    )
+    area_code: Mapped[str | None] = mapped_column(String(15), default=None, index=True)
+    event: Mapped[str | None] = mapped_column(String(255), default=None)
+    urgency: Mapped[str | None] = mapped_column(String(16), default=None)
+    severity: Mapped[str | None] = mapped_column(String(16), default=None)
+    certainty: Mapped[str | None] = mapped_column(String(16), default=None)
+    headline: Mapped[str | None] = mapped_column(String(500), default=None)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The alert's areas as one GeoJSON geometry (WGS-84), for the map.
+    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    xml: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiClient(db.Model):  # type: ignore[name-defined,misc]
+    """Another system that sends reports (Open311 GeoReport v2): its key, kept as a hash,
+    and the service account its reports are filed under."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    area_code: Mapped[str] = mapped_column(String(15))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookSubscription(db.Model):  # type: ignore[name-defined,misc]
+    """A receiver of incident and report events (services/webhooks.py). `last_event_id` is
+    how far into the audit log its deliveries have been planned."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    area_code: Mapped[str] = mapped_column(String(15))
+    active: Mapped[bool] = mapped_column(default=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
+    """One event for one subscriber, and how its delivery went."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("subscription_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id"), index=True)
+    event_id: Mapped[int] = mapped_column(Integer)  # the audit event
+    event_type: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
