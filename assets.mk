@@ -16,6 +16,8 @@ assets: node_modules/.package-lock.json
 	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css $(VENDOR)/
 	cp node_modules/leaflet/dist/images/* $(VENDOR)/images/
 	cp node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
+	mkdir -p $(VENDOR)/swagger-ui
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
 	cp node_modules/chart.js/dist/chart.umd.js $(VENDOR)/
 
 # Compile the committed .po catalogues into the .mo files Flask-Babel reads.

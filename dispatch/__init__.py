@@ -79,6 +79,9 @@ def create_app(config: dict[str, Any] | None = None, *, async_mode: str | None =
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    from .open311 import register as register_open311
+
+    register_open311(app)
     from .cli import register_flask_commands
 
     register_flask_commands(app)

@@ -547,6 +547,9 @@ def bulletin_command(
 
 
 def register_flask_commands(app: Flask) -> None:
+    from .cap.cli import cap_group
+    from .cli_webhooks import webhooks_group
+    from .open311.cli import open311_group
     from .triage.cli import triage_group
 
     for command in (
@@ -561,6 +564,9 @@ def register_flask_commands(app: Flask) -> None:
         users_group,
         teams_group,
         bulletin_command,
+        cap_group,
+        webhooks_group,
+        open311_group,
     ):
         app.cli.add_command(command)
 

@@ -61,6 +61,16 @@ class Settings:
     sensitive_categories: tuple[str, ...] = ("petition", "public_opinion")
     sensitive_level: str = "county"
     sensitive_roles: tuple[str, ...] = ("operator", "supervisor", "admin")
+    # Webhooks (services/webhooks.py): attempts per delivery, consecutive failed attempts
+    # after which a subscription is disabled, and the networks besides the public internet
+    # that receivers may be in (CIDRs, e.g. a city intranet "10.0.0.0/8").
+    webhook_max_attempts: int = 8
+    webhook_disable_after: int = 24
+    webhook_networks: tuple[str, ...] = ()
+    # CAP 1.2 (services/cap.py): who the alerts say sent them (an address, no spaces or
+    # commas), and an optional public page for their `web`.
+    cap_sender: str | None = None
+    cap_web: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -99,6 +109,11 @@ class Settings:
                 cls.sensitive_level,
             ),
             sensitive_roles=_list(env.get("GRIDWATCH_SENSITIVE_ROLES"), cls.sensitive_roles),
+            cap_sender=_cap_sender(env.get("GRIDWATCH_CAP_SENDER")),
+            cap_web=env.get("GRIDWATCH_CAP_WEB") or None,
+            webhook_max_attempts=_int(env.get("GRIDWATCH_WEBHOOK_MAX_ATTEMPTS"), 8),
+            webhook_disable_after=_int(env.get("GRIDWATCH_WEBHOOK_DISABLE_AFTER"), 24),
+            webhook_networks=_list(env.get("GRIDWATCH_WEBHOOK_NETWORKS"), ()),
         )
 
     def flask_config(self) -> dict[str, Any]:
@@ -122,6 +137,11 @@ class Settings:
             "GRIDWATCH_SENSITIVE_CATEGORIES": self.sensitive_categories,
             "GRIDWATCH_SENSITIVE_LEVEL": self.sensitive_level,
             "GRIDWATCH_SENSITIVE_ROLES": self.sensitive_roles,
+            "GRIDWATCH_CAP_SENDER": self.cap_sender,
+            "GRIDWATCH_CAP_WEB": self.cap_web,
+            "GRIDWATCH_WEBHOOK_MAX_ATTEMPTS": self.webhook_max_attempts,
+            "GRIDWATCH_WEBHOOK_DISABLE_AFTER": self.webhook_disable_after,
+            "GRIDWATCH_WEBHOOK_NETWORKS": self.webhook_networks,
             "BABEL_DEFAULT_LOCALE": "zh",
             "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "dispatch" / "translations"),
             "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
@@ -137,6 +157,14 @@ class Settings:
             "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
             **self.extra,
         }
+
+
+def _cap_sender(value: str | None) -> str | None:
+    if not value:
+        return None
+    if any(c.isspace() or c == "," for c in value):
+        raise RuntimeError(f"GRIDWATCH_CAP_SENDER must have no spaces or commas, got {value!r}")
+    return value
 
 
 def _engine_options(url: str) -> dict[str, Any]:

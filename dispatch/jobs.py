@@ -11,7 +11,7 @@ from flask import current_app
 
 from .extensions import db
 from .queue import enqueue
-from .services import followups, reports, supervision, tasks, triage
+from .services import followups, reports, supervision, tasks, triage, webhooks
 from .services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,18 @@ def prepare_bulletins(period: str) -> int:
 
 
 @job
+def plan_webhook_deliveries() -> int:
+    """Turn new report and incident events into webhook deliveries; safe to run twice."""
+    return webhooks.plan_job()
+
+
+@job
+def deliver_webhook(delivery_id: int) -> int:
+    """Send this delivery's subscriber what is due, in order; safe to run twice."""
+    return webhooks.deliver(delivery_id)
+
+
+@job
 def sweep() -> dict[str, int]:
     """Pick up work whose job was lost: untriaged reports, offers past their deadline; and
     from the 1st of each month, last month's bulletins until they are stored."""
@@ -91,6 +103,7 @@ def sweep() -> dict[str, int]:
     due = supervision.bulletin_due()
     if due is not None:  # one job a month: the id keeps a second sweep from adding another
         enqueue("dispatch.jobs.prepare_bulletins", due, job_id=f"bulletins-{due}")
+    webhook_jobs = webhooks.sweep()  # deliveries whose job was lost, retries now due
     if untriaged or overdue or escalated or festival:
         log.info(
             "sweep: triaged %d, timed out %d, escalated %d, festival follow-ups %d",
@@ -105,4 +118,5 @@ def sweep() -> dict[str, int]:
         "escalated": escalated,
         "festival_followups": festival,
         "bulletins_due": 1 if due else 0,
+        "webhook_jobs": webhook_jobs,
     }

@@ -321,3 +321,121 @@ class TrendsQuery(Payload):
     end: str | None = Field(default=None, pattern=rf"^{_YEAR}-{_MONTH}$")
     months: int = Field(default=6, ge=1, le=24)
     area: AreaCode | None = None
+
+
+# ---- webhooks (services/webhooks.py, docs/webhooks.md) ----------------------------------
+
+WebhookEventType = Literal[
+    "report.submitted",
+    "report.triaged",
+    "report.reviewed",
+    "report.updated",
+    "report.escalated",
+    "incident.created",
+    "incident.updated",
+    "incident.resolved",
+    "incident.closed",
+    "incident.cancelled",
+    "report.*",
+    "incident.*",
+    "*",
+]
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(t for t in get_args(WebhookEventType) if "*" not in t)
+WebhookEvents = Annotated[list[WebhookEventType], Field(min_length=1, max_length=20)]
+MAX_WEBHOOK_URL = 2000
+
+
+class WebhookCreate(Payload):
+    url: str = Field(min_length=10, max_length=MAX_WEBHOOK_URL, examples=["https://x.cn/hook"])
+    event_types: WebhookEvents
+    area_code: AreaCode | None = None
+
+
+class WebhookUpdate(Payload):
+    url: str | None = Field(default=None, min_length=10, max_length=MAX_WEBHOOK_URL)
+    event_types: WebhookEvents | None = None
+    area_code: AreaCode | None = None
+    active: bool | None = None
+    rotate_secret: bool = False
+
+
+class WebhookDeliveryQuery(Payload):
+    status: Literal["pending", "delivered", "failed"] | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+# ---- exports (services/exports.py) ---------------------------------------------------------
+_LOCAL_DAY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+MOMENT_PATTERN = (
+    rf"^{_LOCAL_DAY}([T ][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}(\.[0-9]{{1,6}})?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+Moment = Annotated[
+    str,
+    Field(
+        max_length=40,
+        pattern=MOMENT_PATTERN,
+        description="a date (midnight, Beijing time) or an ISO 8601 date and time "
+        "(Beijing time when it names no offset)",
+        examples=["2026-11-01", "2026-11-01T08:30:00+08:00"],
+    ),
+]
+
+
+class ExportQuery(Payload):
+    """A period (`since` inclusive, `until` exclusive; a date as `until` includes that
+    day), an area within the caller's jurisdiction, and optional filters."""
+
+    since: Moment | None = None
+    until: Moment | None = None
+    area: AreaCode | None = None
+    status: str | None = Field(default=None, max_length=16, pattern=r"^[a-z_]+$")
+    category: Category | None = None
+
+
+# ---- CAP 1.2 (services/cap.py, docs/cap.md) ----------------------------------------------
+
+
+class LatLon(Payload):
+    lat: Latitude
+    lon: Longitude
+
+    _coordinates = field_validator("lat", "lon", mode="before")(_real_number)
+
+
+class CapCircle(Payload):
+    lat: Latitude
+    lon: Longitude
+    radius_km: float = Field(ge=0.01, le=500, allow_inf_nan=False)
+
+    _coordinates = field_validator("lat", "lon", "radius_km", mode="before")(_real_number)
+
+
+class WarningCreate(Payload):
+    """A warning an operator writes, sent as CAP. An Update or a Cancel names the warning
+    it follows (its id); the area is one of the caller's, the polygon or circle (lat, lon)
+    narrows it."""
+
+    client_id: UUID | None = None
+    headline: str = Field(min_length=1, max_length=160, pattern=NOT_BLANK)
+    headline_en: str | None = Field(default=None, max_length=160)
+    description: str = Field(default="", max_length=MAX_TEXT)
+    description_en: str | None = Field(default=None, max_length=MAX_TEXT)
+    instruction: str | None = Field(default=None, max_length=1000)
+    instruction_en: str | None = Field(default=None, max_length=1000)
+    category: Category
+    risk_level: Literal["red", "orange", "yellow", "blue"]
+    certainty: Literal["Observed", "Likely", "Possible"] = "Likely"
+    area_code: AreaCode
+    polygon: list[LatLon] | None = Field(default=None, min_length=3, max_length=500)
+    circle: CapCircle | None = None
+    expires: IsoTime | None = None
+    status: Literal["Actual", "Exercise", "Test"] = "Actual"
+    msg_type: Literal["Alert", "Update", "Cancel"] = "Alert"
+    follows: Id | None = None
+
+
+class CapAlertQuery(Payload):
+    direction: Literal["in", "out"] = "in"
+    active: Literal["0", "1"] = Field(default="0", description="1: only alerts in effect")
+    limit: int = Field(default=200, ge=1, le=1000)

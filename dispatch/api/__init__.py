@@ -67,6 +67,8 @@ def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
 from . import (  # noqa: E402,F401
     areas,
     auth,
+    cap,
+    exports,
     followups,
     health,
     incidents,
@@ -77,4 +79,5 @@ from . import (  # noqa: E402,F401
     supervision,
     teams,
     users,
+    webhooks,
 )

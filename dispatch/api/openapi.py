@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask import jsonify
+from flask import jsonify, render_template
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import schemas as s
@@ -30,6 +30,7 @@ ERROR_TEXT = {
     409: "The thing is not in a state that allows this (`invalid_transition`, "
     "`team_unavailable`, `claimed`).",
     413: "The body is larger than the server accepts.",
+    415: "The body is not of a media type the operation takes.",
     422: "The input does not match the schema (`validation_failed`, with `field`).",
     429: "Too many requests (`rate_limited`); retry after the time given.",
     503: "The database or another part is down; retry later.",
@@ -194,8 +195,20 @@ class Operation:
     errors: tuple[int, ...] = COMMON_ERRORS
     auth: bool = True
     upload: bool = False  # multipart/form-data with a photo
+    raw_body: str | None = None  # a body that is no JSON: its media type (a CAP alert's XML)
     content_type: str = "application/json"
 
+
+# The exports' answers (docs/exports.md).
+FEATURES: JSON = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": {"type": "object"}},
+    },
+}
+CSV_TEXT: JSON = {"type": "string", "description": "UTF-8 with a byte-order mark; a header row"}
 
 TRANSITION = (*COMMON_ERRORS, 409)
 UPLOAD = (*COMMON_ERRORS, 400, 413)
@@ -205,6 +218,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/api/health", "Are the database and Redis up (503 when not)", "meta",
               ok=(200, 503), answer=ref(Health), errors=(), auth=False),
     Operation("get", "/api/openapi.json", "This document", "meta", errors=(), auth=False),
+    Operation("get", "/api/docs", "This document, browsable", "meta", errors=(), auth=False,
+              content_type="text/html"),
     Operation("post", "/api/auth/token", "Trade a username and password for a token", "auth",
               body=s.TokenRequest, answer=ref(TokenAnswer), errors=(401, 422, 429, 503),
               auth=False),
@@ -300,12 +315,54 @@ OPERATIONS: tuple[Operation, ...] = (
               "supervision", query=s.CasesQuery),
     Operation("get", "/api/supervision/trends", "The scope's figures month by month",
               "supervision", query=s.TrendsQuery),
+    # exports (services/exports.py, docs/exports.md)
+    Operation("get", "/api/exports/reports.geojson", "Reports of a period and area as GeoJSON",
+              "exports", query=s.ExportQuery, answer=FEATURES,
+              content_type="application/geo+json"),
+    Operation("get", "/api/exports/reports.csv", "Reports of a period and area as CSV",
+              "exports", query=s.ExportQuery, answer=CSV_TEXT, content_type="text/csv"),
+    Operation("get", "/api/exports/incidents.geojson",
+              "Incidents of a period and area as GeoJSON", "exports", query=s.ExportQuery,
+              answer=FEATURES, content_type="application/geo+json"),
+    Operation("get", "/api/exports/incidents.csv", "Incidents of a period and area as CSV",
+              "exports", query=s.ExportQuery, answer=CSV_TEXT, content_type="text/csv"),
+    # CAP 1.2 (services/cap.py, docs/cap.md)
+    Operation("get", "/api/incidents/{incident_id}/cap.xml", "The incident as a CAP 1.2 "
+              "alert: Alert, then an Update when it changed, a Cancel when it ended",
+              "cap", errors=TRANSITION, answer={"type": "string"},
+              content_type="application/cap+xml"),
+    Operation("post", "/api/warnings", "Send an operator's warning as CAP (an Update or "
+              "Cancel `follows` an earlier one)", "cap", body=s.WarningCreate, ok=(201, 200),
+              errors=TRANSITION),
+    Operation("get", "/api/warnings/{warning_id}/cap.xml", "A warning's CAP message, as sent",
+              "cap", answer={"type": "string"}, content_type="application/cap+xml"),
+    Operation("post", "/api/cap/alerts", "Import a CAP 1.2 alert from the public alerting "
+              "chain (city operators); 422 names the schema's reason", "cap",
+              ok=(201, 200), errors=(*COMMON_ERRORS, 413, 415), raw_body="application/cap+xml"),
+    Operation("get", "/api/cap/alerts", "CAP alerts received (or sent) as GeoJSON, newest "
+              "first", "cap", query=s.CapAlertQuery, answer=FEATURES,
+              content_type="application/geo+json"),
     # accounts
     Operation("post", "/api/users/{username}/disable", "Disable an account (admin); its "
               "sockets close", "users"),
     Operation("post", "/api/users/{username}/enable", "Enable an account again (admin)", "users"),
     Operation("post", "/api/users/{username}/revoke", "Revoke an account's tokens (admin)",
               "users"),
+    # webhooks (docs/webhooks.md)
+    Operation("post", "/api/webhooks", "Subscribe a receiver to events (admin); the answer "
+              "holds the signing secret, shown once", "webhooks", body=s.WebhookCreate,
+              ok=(201,)),
+    Operation("get", "/api/webhooks", "The webhook subscriptions of the admin's area",
+              "webhooks", answer=ARRAY),
+    Operation("get", "/api/webhooks/{webhook_id}", "One webhook subscription", "webhooks"),
+    Operation("patch", "/api/webhooks/{webhook_id}", "Change, disable or enable a "
+              "subscription, or rotate its secret", "webhooks", body=s.WebhookUpdate),
+    Operation("delete", "/api/webhooks/{webhook_id}", "Remove a subscription and its "
+              "delivery log", "webhooks"),
+    Operation("get", "/api/webhooks/{webhook_id}/deliveries", "The delivery log, newest "
+              "first", "webhooks", query=s.WebhookDeliveryQuery, answer=ARRAY),
+    Operation("post", "/api/webhooks/{webhook_id}/test", "Queue a ping to the receiver",
+              "webhooks", ok=(201,)),
 )
 # fmt: on
 
@@ -424,6 +481,11 @@ def _operation(op: Operation, components: JSON) -> JSON:
                 }
             },
         }
+    if op.raw_body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {op.raw_body: {"schema": {"type": "string"}}},
+        }
     if not op.auth:
         doc["security"] = []
     return doc
@@ -443,7 +505,7 @@ def document() -> JSON:
             "title": "Gridwatch",
             "version": "1",
             "description": "Grid watch and dispatch. Every error answers "
-            "`{error: {code, message, field?}}`. The Socket.IO events are in docs/api.md.",
+            "`{error: {code, message, field?}}`. The Socket.IO events are in docs/asyncapi.yaml.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -472,6 +534,12 @@ def document() -> JSON:
 @bp.get("/openapi.json")
 def openapi() -> Any:
     return jsonify(document())
+
+
+@bp.get("/docs")
+def docs() -> Any:
+    """The document above, browsable (Swagger UI)."""
+    return render_template("api_docs.html")
 
 
 __all__ = ["OPERATIONS", "Operation", "document"]

@@ -34,6 +34,7 @@ TASK_STATUS = "task:status"
 TEAM_UPDATED = "team:updated"
 TEAM_POSITION = "team:position"
 SESSION_REVOKED = "session:revoked"
+CAP_ALERT = "cap:alert"  # an alert from the public alerting chain was imported
 
 
 def area_room(area_code_prefix: str, *, limited: bool = False) -> str:

@@ -321,8 +321,21 @@ def audit(
     box = _current.get()
     if box is not None:
         box.audits.append(row)
+        if action.startswith(_WEBHOOK_EVENTS) and _wake_webhooks not in box.after_commit:
+            box.after_commit.append(_wake_webhooks)
     else:
         db.session.add(AuditEvent(**row))
+
+
+# Report and incident events may be for webhook subscribers: after the commit, the planner
+# is woken (services/webhooks.py; it costs nothing while nobody subscribes).
+_WEBHOOK_EVENTS = ("report.", "incident.")
+
+
+def _wake_webhooks() -> None:
+    from .webhooks import events_committed  # webhooks builds on this module
+
+    events_committed()
 
 
 def _write_audits(box: Outbox) -> None:

@@ -415,6 +415,138 @@
     incidentMarkers.set(inc.id, m);
   }
 
+  /* ---- public warnings (CAP) received: their areas, coloured by severity, in a pane of
+   * their own under the markers (SVG: the markers' canvas stays theirs alone), and a list.
+   * An alert replaced by an Update or ended by a Cancel leaves the map; expired ones fade. */
+  var CAP_COLOUR = { Extreme: "#c62828", Severe: "#e65100", Moderate: "#f9c80e", Minor: "#1565c0" };
+  var CAP_RISK = { Extreme: "red", Severe: "orange", Moderate: "yellow", Minor: "blue" };
+  var CAP_ENDS = { Cancel: 1, Ack: 1, Error: 1 };
+  map.createPane("capPane");
+  map.getPane("capPane").style.zIndex = 350;
+  var capRenderer = L.svg({ pane: "capPane", padding: 0.5 });
+  var capLayer = L.layerGroup().addTo(map);
+  var capAlerts = new Map();      // id → GeoJSON Feature (properties as GET /api/cap/alerts)
+  var capShapes = new Map();      // id → layer
+  var capList = document.getElementById("cap-alerts");
+  var capPanel = document.getElementById("cap-panel");
+  // Below the incident list, never crowding out the incident's detail.
+  capPanel.style.flex = "0 1 auto";
+  capPanel.style.maxHeight = "28vh";
+
+  function capOnMap(p) { return !p.superseded_by && !CAP_ENDS[p.msg_type]; }
+  /* Times come as Beijing time (+08:00): shown with the year, alerts can be old. */
+  function capTime(iso) { return iso ? String(iso).slice(0, 16).replace("T", " ") : ""; }
+  function capLabel(p) {
+    var parts = [p.headline || p.event || p.identifier,
+      (t.cap_severity && t.cap_severity[p.severity || "Unknown"]) || p.severity || "",
+      GW.fmt(t.cap_sender, { sender: p.sender })];
+    if (p.expires) parts.push(p.expired ? t.cap_expired + " " + capTime(p.expires) : GW.fmt(t.cap_expires, { time: capTime(p.expires) }));
+    if (p.status && p.status !== "Actual") parts.push(GW.fmt(t.cap_status, { status: p.status }));
+    return parts.filter(Boolean).join(" · ");
+  }
+  function dropCap(id) {
+    var old = capShapes.get(id);
+    if (old) { capLayer.removeLayer(old); capShapes.delete(id); }
+  }
+  function placeCap(f) {
+    dropCap(f.id);
+    var p = f.properties;
+    if (!f.geometry || !capOnMap(p)) return;
+    var colour = CAP_COLOUR[p.severity] || "#757575", faded = !!p.expired;
+    var look = {
+      renderer: capRenderer, pane: "capPane", className: "cap-area cap-area-" + f.id, interactive: false,
+      color: colour, weight: faded ? 1.5 : 2.5, opacity: faded ? 0.55 : 0.95,
+      dashArray: faded ? "6 5" : null, fill: true, fillColor: colour, fillOpacity: faded ? 0.05 : 0.15
+    };
+    // The area is drawn, not clickable (the reports above it are); its badge is.
+    var area = L.geoJSON(f.geometry, {
+      coordsToLatLng: coordsToLatLng, renderer: capRenderer, pane: "capPane", interactive: false,
+      style: function () { return look; },
+      pointToLayer: function (_, latlng) { return L.circleMarker(latlng, Object.assign({ radius: 9 }, look)); }
+    });
+    var badgeText = el("span", { "data-map-cap-alert": f.id, "data-severity": p.severity || "Unknown", text: "!" });
+    Object.assign(badgeText.style, {
+      display: "block", width: "18px", height: "18px", lineHeight: "18px", textAlign: "center",
+      fontWeight: "700", borderRadius: "50%", border: "2px solid #fff", boxShadow: "0 1px 3px rgba(0,0,0,.45)",
+      background: colour, color: p.severity === "Moderate" ? "#222" : "#fff", opacity: faded ? "0.6" : "1"
+    });
+    var badge = L.marker(area.getBounds().getCenter(), {
+      keyboard: false, zIndexOffset: 500,
+      icon: L.divIcon({ className: "cap-marker", iconSize: [22, 22], html: badgeText })
+    });
+    badge.bindTooltip(textNode(capLabel(p)), { direction: "top", offset: [0, -10] });
+    badge.on("click", function () { focusCap(f.id, false); });
+    var layer = L.featureGroup([area, badge]).addTo(capLayer);
+    layer.gwArea = area;
+    layer.gwBadge = badge;
+    capShapes.set(f.id, layer);
+  }
+  function capItem(id) { return capList.querySelector('[data-cap-alert-id="' + id + '"]'); }
+  function capNode(f) {
+    var p = f.properties, risk = CAP_RISK[p.severity];
+    return el("li", {
+      class: "incident cap-alert", "data-cap-alert-id": f.id, "data-severity": p.severity || "Unknown",
+      "data-active": p.active ? "1" : "0", "data-on-map": f.geometry ? "1" : "0", tabindex: "0"
+    }, [
+      el("span", { class: "incident-title", text: p.headline || p.event || p.identifier }),
+      el("span", { class: "risk " + (risk ? "risk-" + risk : "risk-none"),
+        text: (t.cap_severity && t.cap_severity[p.severity || "Unknown"]) || p.severity || "" }),
+      el("span", { class: "muted", text: GW.fmt(t.cap_sender, { sender: p.sender }) }),
+      p.expires ? el("span", { class: "code", text: p.expired ? t.cap_expired + " " + capTime(p.expires)
+        : GW.fmt(t.cap_expires, { time: capTime(p.expires) }) }) : null,
+      f.geometry ? null : el("span", { class: "muted", text: t.cap_no_area })
+    ]);
+  }
+  function upsertCap(f) {
+    if (!f || typeof f.id !== "number" || !f.properties) return;
+    capAlerts.set(f.id, f);
+    var old = capItem(f.id);
+    if (!capOnMap(f.properties)) {
+      if (old) capList.removeChild(old);
+      dropCap(f.id);
+      return;
+    }
+    var node = capNode(f);
+    if (old) capList.replaceChild(node, old); else capList.insertBefore(node, capList.firstChild);
+    placeCap(f);
+  }
+  function endCap(id) {
+    var f = capAlerts.get(id);
+    if (f) upsertCap(Object.assign({}, f, { properties: Object.assign({}, f.properties, { superseded_by: -1, active: false }) }));
+  }
+  function renderCapCount() {
+    var n = capList.querySelectorAll("[data-cap-alert-id]").length;
+    document.getElementById("cap-count").textContent = "(" + n + ")";
+    document.getElementById("cap-empty").hidden = n > 0;
+  }
+  function loadCapAlerts() {
+    return GW.api(cfg.token, "/api/cap/alerts?direction=in&limit=200").then(function (fc) {
+      var seen = new Set();
+      ((fc && fc.features) || []).slice().reverse().forEach(function (f) { seen.add(f.id); upsertCap(f); });
+      Array.from(capAlerts.keys()).forEach(function (id) { if (!seen.has(id)) endCap(id); });
+      renderCapCount();
+      mapEl.setAttribute("data-cap-alerts", String(capShapes.size));
+    }).catch(function () { /* shown again on reconnect */ });
+  }
+  function focusCap(id, fly) {
+    capList.querySelectorAll(".is-focused").forEach(function (n) { n.classList.remove("is-focused"); });
+    var item = capItem(id), layer = capShapes.get(id);
+    if (item) { item.classList.add("is-focused"); if (!fly) item.scrollIntoView({ block: "nearest" }); }
+    if (fly && layer) {
+      var bounds = layer.gwArea.getBounds();
+      if (bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 12, animate: false });
+      layer.gwBadge.openTooltip();
+    }
+  }
+  function pickCap(event) {
+    var item = event.target.closest("[data-cap-alert-id]");
+    if (item) focusCap(Number(item.getAttribute("data-cap-alert-id")), true);
+  }
+  capList.addEventListener("click", pickCap);
+  capList.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); pickCap(event); }
+  });
+
   /* ---- teams: status colour, position age; hollow at base when no position is known ---- */
   var TEAM_COLOUR = { available: "#2e7d32", dispatched: "#6a1b9a", en_route: "#ef6c00",
     on_scene: "#c62828", returning: "#0277bd", off_duty: "#9e9e9e" };
@@ -499,6 +631,7 @@
       rows.push(row("legend-uncovered", t.legend_uncovered));
       rows.push(row("legend-silent", t.legend_silent));
       rows.push(row("legend-incident", t.legend_incident));
+      rows.push(row("legend-risk legend-cap", t.legend_cap, CAP_COLOUR.Severe));
       rows.push(row("legend-team", t.legend_team, TEAM_COLOUR.available));
       rows.push(row("legend-team-base", t.legend_team_base, TEAM_COLOUR.available));
       rows.push(row("legend-team legend-stale", t.legend_stale));
@@ -517,6 +650,7 @@
     reportMarker: function (id) { return markers.get(id) || null; },
     teamMarker: function (id) { return teamMarkers.get(id) || null; },
     incidentMarker: function (id) { return incidentMarkers.get(id) || null; },
+    capAlert: function (id) { return capShapes.get(id) || null; },
     cellStatus: function (code) { return cellStatus.get(code) || null; },
     slots: function () {
       var out = {};
@@ -991,13 +1125,14 @@
       loadTriage();
       loadIncidents();
       loadTeams();
+      loadCapAlerts();
       loadCellStatus(true);
       if (selectedIncident !== null) loadDetail(selectedIncident);
     }
   });
   // Broadcasts are sent at most once: one lost while Redis restarts is made good here.
   setInterval(function () {
-    if (socket.connected && document.visibilityState === "visible") { loadTriage(); loadIncidents(); }
+    if (socket.connected && document.visibilityState === "visible") { loadTriage(); loadIncidents(); loadCapAlerts(); }
   }, 60000);
   socket.on("report:new", function (payload) {
     GW.asList(payload).forEach(function (p) { upsertReport(p && p.report, true); });
@@ -1066,8 +1201,18 @@
   socket.on("team:updated", function (payload) {
     GW.asList(payload).forEach(function (p) { if (p && p.team) showTeam(p.team); });
   });
+  socket.on("cap:alert", function (payload) {
+    GW.asList(payload).forEach(function (p) {
+      if (!p) return;
+      (p.supersedes || []).forEach(endCap);
+      upsertCap(p.alert);
+    });
+    renderCapCount();
+    mapEl.setAttribute("data-cap-alerts", String(capShapes.size));
+  });
 
   loadTriage();
   loadIncidents();
   loadTeams();
+  loadCapAlerts();
 })();

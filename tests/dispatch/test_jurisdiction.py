@@ -22,8 +22,24 @@ import grid
 from dispatch.extensions import db, socketio
 from dispatch.models import AuditEvent, FollowUp, Incident, Report, Task, Team, User, utcnow
 from dispatch.realtime import names
-from dispatch.schemas import IncidentCreate, ReportSubmit, TeamCreate
-from dispatch.services import areas, auth, incidents, photos, reports, tasks, teams
+from dispatch.schemas import (
+    IncidentCreate,
+    ReportSubmit,
+    TeamCreate,
+    WarningCreate,
+    WebhookCreate,
+)
+from dispatch.services import (
+    areas,
+    auth,
+    cap,
+    incidents,
+    photos,
+    reports,
+    tasks,
+    teams,
+    webhooks,
+)
 from tests.dispatch.test_photos import tiny_png
 
 EAST, WEST = "620102", "620104"
@@ -121,6 +137,10 @@ def world(app: Flask) -> World:
         )
         db.session.add(followup)
         db.session.commit()
+        hook = webhooks.create_subscription(
+            None, WebhookCreate(url=HOOK_URL, event_types=["*"], area_code=EAST)
+        )
+        warning = cap.create_warning(by_name["op-e"], cap_warning())
         tokens = {u.username: auth.issue_token(u) for u in db.session.scalars(db.select(User))}
         ids = {
             "report": report_id,
@@ -130,8 +150,10 @@ def world(app: Flask) -> World:
             "team": team_ids["e"],
             "team_w": team_ids["w"],
             "followup": followup.id,
+            "warning": warning["warning"]["id"],
+            "webhook": hook["webhook"]["id"],
         }
-    return World(app.test_client(), tokens, ids, [SECRET, str(client_id)])
+    return World(app.test_client(), tokens, ids, [SECRET, str(client_id), hook["secret"]])
 
 
 # Every /api route: (method, rule, path, body). Paths name the east county's objects.
@@ -271,9 +293,56 @@ def routes(w: World) -> list[tuple[str, str, str, Any]]:
             ("GET", f"/api/supervision/{name}", f"/api/supervision/{name}?{query}", None)
             for name, query in SUPERVISION
         ),
+        *(("GET", f"/api/exports/{name}", f"/api/exports/{name}", None) for name in EXPORTS),
+        *cap_routes(i),
+        *webhook_routes(i["webhook"]),
     ]
 
 
+HOOK_URL = "https://receiver.example.org/hook"
+HOOK = "/api/webhooks/<int:webhook_id>"
+
+
+def webhook_routes(hook: int) -> list[tuple[str, str, str, Any]]:
+    body = {"url": HOOK_URL, "event_types": ["*"], "area_code": EAST}
+    return [
+        ("GET", "/api/webhooks", "/api/webhooks", None),
+        ("POST", "/api/webhooks", "/api/webhooks", body),
+        ("GET", HOOK, f"/api/webhooks/{hook}", None),
+        ("PATCH", HOOK, f"/api/webhooks/{hook}", {"active": False}),
+        ("DELETE", HOOK, f"/api/webhooks/{hook}", None),
+        ("GET", f"{HOOK}/deliveries", f"/api/webhooks/{hook}/deliveries", None),
+        ("POST", f"{HOOK}/test", f"/api/webhooks/{hook}/test", {}),
+    ]
+
+
+def cap_warning() -> WarningCreate:
+    return WarningCreate(
+        headline=SECRET, category="fire", risk_level="red", area_code=f"{EAST}001001"
+    )
+
+
+def cap_routes(i: dict[str, int]) -> list[tuple[str, str, str, Any]]:
+    return [
+        (
+            "GET",
+            "/api/incidents/<int:incident_id>/cap.xml",
+            f"/api/incidents/{i['incident']}/cap.xml",
+            None,
+        ),
+        ("POST", "/api/warnings", "/api/warnings", cap_warning().model_dump(mode="json")),
+        (
+            "GET",
+            "/api/warnings/<int:warning_id>/cap.xml",
+            f"/api/warnings/{i['warning']}/cap.xml",
+            None,
+        ),
+        ("POST", "/api/cap/alerts", "/api/cap/alerts", {}),
+        ("GET", "/api/cap/alerts", "/api/cap/alerts", None),
+    ]
+
+
+EXPORTS = ("reports.geojson", "reports.csv", "incidents.geojson", "incidents.csv")
 BULLETIN = f"period=2026-11&level=county&area={EAST}"
 SUPERVISION = (
     ("bulletin", BULLETIN),
@@ -295,6 +364,9 @@ LISTS = {
     "/api/followups",
     "/api/areas/status",
     "/api/coverage",
+    *(f"/api/exports/{name}" for name in EXPORTS),
+    "/api/webhooks",
+    "/api/cap/alerts",
 }
 # What each role may call at all; anything else must be refused for that role.
 ALLOWED: dict[str, set[tuple[str, str]]] = {
@@ -424,6 +496,7 @@ def test_each_role_only_does_its_own_job(app: Flask, world: World, role_user: st
         ("POST", "/api/users/<username>/disable"),
         ("POST", "/api/users/<username>/enable"),
         ("POST", "/api/users/<username>/revoke"),
+        *((m, r) for m, r, _, _ in webhook_routes(world.ids["webhook"])),
     }
     leader_only = set(ALLOWED["team_leader"]) - {
         ("GET", "/api/teams/<int:team_id>"),
@@ -445,6 +518,8 @@ def test_each_role_only_does_its_own_job(app: Flask, world: World, role_user: st
         ("POST", "/api/reports/<int:report_id>/review"),
         ("POST", "/api/reports/<int:report_id>/claim"),
         ("POST", "/api/reports/<int:report_id>/release"),
+        ("POST", "/api/warnings"),
+        ("POST", "/api/cap/alerts"),
     }
     supervision_only = {("GET", f"/api/supervision/{name}") for name, _ in SUPERVISION}
     if role in ALLOWED:

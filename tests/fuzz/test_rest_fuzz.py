@@ -43,7 +43,7 @@ CONFIG = {
         {
             # A period's pattern cannot say that 2026-02-30 is no day, nor that a range runs
             # forwards and spans at most 366 days: such periods are rightly refused with 422.
-            "include-path-regex": "^/api/supervision/",
+            "include-path-regex": "^/api/(supervision|exports)/",
             "checks": {
                 "positive_data_acceptance": {
                     "expected-statuses": ["2xx", "401", "403", "404", "422", "429"]
