@@ -1126,7 +1126,7 @@ def _grid(scope: Area, level: str) -> Grid:
     return Grid(level, units, cells)
 
 
-def _events(prefix: str, since: datetime, until: datetime) -> list[Event]:
+def _read_events(*where: Any) -> list[Event]:
     rows = db.session.execute(
         db.select(
             AuditEvent.at,
@@ -1137,32 +1137,23 @@ def _events(prefix: str, since: datetime, until: datetime) -> list[Event]:
             AuditEvent.before,
             AuditEvent.after,
         )
-        .where(
-            AuditEvent.at >= since,
-            AuditEvent.at < until,
-            AuditEvent.action.in_(sorted(ACTIONS)),
-            AuditEvent.area_code.startswith(prefix),
-        )
+        .where(*where)
         .order_by(AuditEvent.id)
     )
     return [Event(*row) for row in rows]
+
+
+def _events(prefix: str, since: datetime, until: datetime) -> list[Event]:
+    return _read_events(
+        AuditEvent.at >= since,
+        AuditEvent.at < until,
+        AuditEvent.action.in_(sorted(ACTIONS)),
+        AuditEvent.area_code.startswith(prefix),
+    )
 
 
 def _assignment_events(until: datetime) -> list[Event]:
-    rows = db.session.execute(
-        db.select(
-            AuditEvent.at,
-            AuditEvent.actor_id,
-            AuditEvent.action,
-            AuditEvent.entity_id,
-            AuditEvent.area_code,
-            AuditEvent.before,
-            AuditEvent.after,
-        )
-        .where(AuditEvent.at < until, AuditEvent.action.in_(ASSIGNMENTS))
-        .order_by(AuditEvent.id)
-    )
-    return [Event(*row) for row in rows]
+    return _read_events(AuditEvent.at < until, AuditEvent.action.in_(ASSIGNMENTS))
 
 
 def _facts(events: list[Event], period: Period, since: datetime) -> Facts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def live(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, database: str
+@contextmanager
+def live_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, grid: list[Any]
 ) -> Iterator[Flask]:
+    """The app with a real Redis (jobs run in this process by `work`) on this grid."""
     monkeypatch.setenv("GRIDWATCH_INSTANCE", str(tmp_path))
     monkeypatch.setenv("REDIS_URL", redis_url)
     for name in ("GRIDWATCH_ENV", "GRIDWATCH_TRIAGE_RULES"):
@@ -50,7 +52,19 @@ def live(
     app = create_app({"TESTING": True})
     with app.app_context():
         upgrade()
-        areas.save_areas(small_grid())
+        areas.save_areas(grid)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    connection.close()
+
+
+@pytest.fixture
+def live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, database: str
+) -> Iterator[Flask]:
+    with live_app(tmp_path, monkeypatch, redis_url, small_grid()) as app, app.app_context():
         for name, role, area in (
             ("op", "operator", "620102"),
             ("op2", "operator", "620102"),
@@ -68,11 +82,7 @@ def live(
                 cell_code=cell,
                 password_hash="x",
             )
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    connection.close()
+        yield app
 
 
 def user(name: str) -> User:

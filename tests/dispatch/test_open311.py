@@ -15,24 +15,21 @@ from urllib.parse import parse_qsl, urlencode
 from xml.etree import ElementTree as ET
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from shapely.geometry import box
 
 import grid
-from dispatch import create_app
 from dispatch.extensions import db
 from dispatch.models import ApiClient, AuditEvent, Incident, Report, User
 from dispatch.schemas import CATEGORIES
 from dispatch.services import areas, auth
 from dispatch.services.open311 import hash_key, request_state
 from tests.conftest import SHARED_DATA
-from tests.dispatch.live import redis_url, work
+from tests.dispatch.live import live_app, redis_url, work
 
 __all__ = ["redis_url"]  # a fixture used by name
 
@@ -595,21 +592,8 @@ def live_lanzhou(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, database: str
 ) -> Iterator[Flask]:
     """The app with a real Redis (jobs run in this process by `work`) on the Lanzhou grid."""
-    monkeypatch.setenv("GRIDWATCH_INSTANCE", str(tmp_path))
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    for name in ("GRIDWATCH_ENV", "GRIDWATCH_TRIAGE_RULES"):
-        monkeypatch.delenv(name, raising=False)
-    connection = redis.Redis.from_url(redis_url)
-    connection.flushdb()
-    app = create_app({"TESTING": True})
-    with app.app_context():
-        upgrade()
-        areas.save_areas(lanzhou_grid())
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    connection.close()
+    with live_app(tmp_path, monkeypatch, redis_url, lanzhou_grid()) as app:
+        yield app
 
 
 def test_a_request_enters_triage_like_any_report(live_lanzhou: Flask) -> None:
