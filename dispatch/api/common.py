@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import request
 from flask_login import current_user
 from pydantic import BaseModel, ValidationError
 
@@ -15,12 +15,16 @@ from ..services.auth import user_from_token
 M = TypeVar("M", bound=BaseModel)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CALLER_KEY = "gridwatch.caller"
 
 
 def caller() -> User:
     """The user behind a Bearer token, or the signed-in browser session."""
-    if "gw_user" in g:
-        return g.gw_user  # type: ignore[no-any-return]
+    # Kept on the request, not on `g`: `g` belongs to the app context, which requests share
+    # when one is already pushed (a test client inside `app.app_context()`).
+    known = request.environ.get(CALLER_KEY)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         user = user_from_token(header[7:].strip())
@@ -30,7 +34,7 @@ def caller() -> User:
         user = current_user._get_current_object()
     else:
         raise Unauthorized("send Authorization: Bearer <token> (POST /api/auth/token)")
-    g.gw_user = user
+    request.environ[CALLER_KEY] = user
     return user
 
 

@@ -64,24 +64,25 @@ def live_app(
 def live(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, database: str
 ) -> Iterator[Flask]:
-    with live_app(tmp_path, monkeypatch, redis_url, small_grid()) as app, app.app_context():
-        for name, role, area in (
-            ("op", "operator", "620102"),
-            ("op2", "operator", "620102"),
-            ("sup", "supervisor", "620102"),
-            ("citysup", "supervisor", "620100"),
-        ):
-            auth.create_user(
-                username=name, password="x", role=role, area_code=area, password_hash="x"
-            )
-        for i, cell in enumerate(CELLS[:3], start=1):
-            auth.create_user(
-                username=f"inf{i}",
-                password="x",
-                role="informant",
-                cell_code=cell,
-                password_hash="x",
-            )
+    with live_app(tmp_path, monkeypatch, redis_url, small_grid()) as app:
+        with app.app_context():  # not left pushed: each test pushes its own
+            for name, role, area in (
+                ("op", "operator", "620102"),
+                ("op2", "operator", "620102"),
+                ("sup", "supervisor", "620102"),
+                ("citysup", "supervisor", "620100"),
+            ):
+                auth.create_user(
+                    username=name, password="x", role=role, area_code=area, password_hash="x"
+                )
+            for i, cell in enumerate(CELLS[:3], start=1):
+                auth.create_user(
+                    username=f"inf{i}",
+                    password="x",
+                    role="informant",
+                    cell_code=cell,
+                    password_hash="x",
+                )
         yield app
 
 
