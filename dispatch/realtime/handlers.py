@@ -161,14 +161,20 @@ _watching = False
 REVOCATION_CHECK_S = 3.0
 
 
+# The app whose database the watcher reads: the one a socket last connected to. A process
+# serves one app; a test process makes one after another, and a watcher still reading the
+# first one's database would find none of a later test's users and close their sockets.
+_watch_app: Flask | None = None
+
+
 def _start_revocation_watch() -> None:
-    global _watching
+    global _watching, _watch_app
+    _watch_app = current_app._get_current_object()  # type: ignore[attr-defined]
     with _watch_started:
         if _watching:
             return
         _watching = True
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    socketio.start_background_task(_watch_revocations, app)
+    socketio.start_background_task(_watch_revocations)
 
 
 # Looking every socket's user up takes about 70 ms with 20,000 sockets, which stalls every
@@ -177,11 +183,14 @@ def _start_revocation_watch() -> None:
 FULL_CHECK_S = 60.0
 
 
-def _watch_revocations(app: Flask) -> None:
+def _watch_revocations() -> None:
     seen: int | None = None
     last_full = 0.0
     while True:
         socketio.sleep(REVOCATION_CHECK_S)
+        app = _watch_app
+        if app is None:
+            continue
         try:
             with app.app_context():
                 count = auth.revocation_count()
