@@ -101,7 +101,9 @@ def test_job_of_a_killed_worker_takes_effect_once(deploy: Deploy) -> None:
         updates = [e["id"] for e in informant.received("report:updated")]
         assert sorted(updates) == sorted(ids), updates
         swept = gw.swept()
-        assert swept >= 1, "the killed job's report was not picked up by the sweep"
+        # A killed triage leaves its report to the sweep; a sweep that was killed (or had
+        # finished) left nothing behind.
+        assert swept >= 1 or not first, "the killed job's report was not picked up by the sweep"
         print(
             f"\nfaults: SIGKILL of the RQ worker in job {job}; reports {REPORTS}, triaged by "
             f"the sweep {swept}, the rest by their queued jobs; triaged once each "
